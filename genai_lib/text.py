@@ -1,0 +1,264 @@
+"""Text generation with a pretrained causal language model.
+
+The same code serves every profile: a random ``tiny`` model, SmolLM2-135M-Instruct in ``offline``,
+the paper's GPT-2 (or any Hub model) in ``hub``, or any local folder written by ``save_pretrained``.
+
+Typical use::
+
+    from genai_lib import text
+    lm = text.load()                                   # the profile's chat model
+    print(lm.chat("What is the capital of France?"))   # uses the model's chat template
+    print(lm.generate("Once upon a time", text.GenerationConfig(do_sample=True, temperature=0.8)))
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.registry import model_path, spec
+
+Messages = Sequence[dict[str, str]]
+MAX_NEW_TOKENS_LIMIT = 4096
+
+
+@dataclass
+class GenerationConfig:
+    """The decoding options a learner plays with.
+
+    Attributes:
+        max_new_tokens: how many tokens to generate *after* the prompt (the prompt does not count).
+        do_sample: ``False`` for greedy (or beam) search; ``True`` to sample from the distribution.
+        temperature: divides the logits before sampling; < 1 sharpens, > 1 flattens. Sampling only.
+        top_k: keep only the k most likely tokens (0 = no limit). Sampling only.
+        top_p: keep the smallest set of tokens whose probabilities add up to p (1.0 = no limit).
+        repetition_penalty: > 1 makes tokens already in the text less likely (1.0 = off).
+        num_beams: beam search width (1 = no beam search).
+        seed: seeds PyTorch before sampling so that a run can be repeated (``None`` = do not seed).
+    """
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    num_beams: int = 1
+    seed: int | None = 0
+
+    def validate(self) -> None:
+        """Raise :class:`GenAIError` with a clear message if any option is out of range."""
+        if not isinstance(self.max_new_tokens, int) or isinstance(self.max_new_tokens, bool):
+            raise GenAIError(f"max_new_tokens must be an integer, got {self.max_new_tokens!r}")
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            raise GenAIError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT}, "
+                             f"got {self.max_new_tokens}; it counts generated tokens only, not the prompt.")
+        if not (0.0 < self.temperature <= 100.0) or math.isnan(self.temperature):
+            raise GenAIError(f"temperature must be in (0, 100], got {self.temperature}; "
+                             "for deterministic output use do_sample=False instead of temperature 0.")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            raise GenAIError(f"top_k must be a non-negative integer (0 = off), got {self.top_k!r}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise GenAIError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0.0 < self.repetition_penalty <= 10.0:
+            raise GenAIError(f"repetition_penalty must be in (0, 10], got {self.repetition_penalty}")
+        if not isinstance(self.num_beams, int) or not 1 <= self.num_beams <= 16:
+            raise GenAIError(f"num_beams must be an integer from 1 to 16, got {self.num_beams!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise GenAIError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+
+    def to_hf(self) -> dict[str, Any]:
+        """The keyword arguments for ``transformers``' ``generate``."""
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
+                                  "num_beams": self.num_beams, "repetition_penalty": self.repetition_penalty}
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        else:  # silence transformers' warnings about sampling options that greedy search ignores
+            kwargs.update(temperature=None, top_k=None, top_p=None)
+        return kwargs
+
+
+#: Default decoding per profile: tiny models only need a few tokens to exercise the code.
+PRESETS: dict[str, GenerationConfig] = {
+    "tiny": GenerationConfig(max_new_tokens=8),
+    "offline": GenerationConfig(max_new_tokens=64),
+    "hub": GenerationConfig(max_new_tokens=64),
+}
+
+
+def default_config(profile: str | None = None, **overrides: Any) -> GenerationConfig:
+    """The profile's preset :class:`GenerationConfig`, with ``overrides`` applied."""
+    return replace(PRESETS[get_profile(profile)], **overrides)
+
+
+class LanguageModel:
+    """A tokenizer and a causal LM on one device, with generation helpers.
+
+    Args:
+        tokenizer: a ``transformers`` tokenizer.
+        model: a ``transformers`` causal language model (in eval mode).
+        name: what to call the model in printed run facts.
+        profile: the profile the model was loaded for (decides the default decoding preset).
+    """
+
+    def __init__(self, tokenizer, model, name: str, profile: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
+        self.name = name
+        self.profile = get_profile(profile)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------ prompts
+    def format_chat(self, messages: str | Messages, system: str | None = None) -> str:
+        """Turn a user message (or a list of ``{"role", "content"}`` messages) into the model's prompt.
+
+        Uses the tokenizer's chat template; a model without one (GPT-2) gets plain "role: text" lines.
+        """
+        msgs = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+        if system:
+            msgs = [{"role": "system", "content": system}, *msgs]
+        if not msgs or not all(isinstance(m, dict) and m.get("content", "").strip() for m in msgs):
+            raise GenAIError("chat needs at least one message, and every message needs non-empty 'content'.")
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant:"
+
+    def _encode(self, prompt: str) -> dict[str, torch.Tensor]:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GenAIError("The prompt is empty; give the model some text to continue.")
+        enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        return {k: v.to(self.device) for k, v in enc.items()}  # input_ids: (1, T)
+
+    def _config(self, config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
+        cfg = replace(config if config is not None else PRESETS[self.profile], **overrides)
+        cfg.validate()
+        return cfg
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> str:
+        """Continue ``prompt`` and return only the new text.
+
+        Args:
+            prompt: the text to continue (used verbatim, no chat template).
+            config: decoding options; the profile's preset when ``None``.
+            **overrides: any :class:`GenerationConfig` field, e.g. ``temperature=0.7``.
+
+        Returns:
+            The generated continuation, without the prompt and without special tokens.
+        """
+        cfg = self._config(config, overrides)
+        enc = self._encode(prompt)
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        out = self.model.generate(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id)  # (1, T + new)
+        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def chat(self, messages: str | Messages, config: GenerationConfig | None = None, system: str | None = None,
+             **overrides: Any) -> str:
+        """Answer a chat message (or conversation) through the model's chat template."""
+        return self.generate(self.format_chat(messages, system), config, **overrides).strip()
+
+    def stream(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Iterator[str]:
+        """Yield the continuation of ``prompt`` piece by piece while it is generated.
+
+        Generation runs in a background thread; the pieces joined equal :meth:`generate`'s result.
+        """
+        from transformers import TextIteratorStreamer
+
+        cfg = self._config(config, overrides)
+        if cfg.num_beams > 1:
+            raise GenAIError("Streaming works token by token and cannot be combined with beam search (num_beams > 1).")
+        enc = self._encode(prompt)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        kwargs = dict(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
+        worker = threading.Thread(target=lambda: torch.no_grad()(self.model.generate)(**kwargs), daemon=True)
+        worker.start()
+        yield from (piece for piece in streamer if piece)
+        worker.join()
+
+    def stream_chat(self, messages: str | Messages, config: GenerationConfig | None = None,
+                    system: str | None = None, **overrides: Any) -> Iterator[str]:
+        """:meth:`stream` for a chat message or conversation."""
+        return self.stream(self.format_chat(messages, system), config, **overrides)
+
+    # ------------------------------------------------------------------ inspection
+    @torch.no_grad()
+    def next_token_distribution(self, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                                k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens and their probabilities after temperature, top-k and top-p.
+
+        This is exactly the distribution that sampling with those options draws from.
+        """
+        GenerationConfig(temperature=temperature, top_k=top_k, top_p=top_p, do_sample=True).validate()
+        enc = self._encode(prompt)
+        logits = self.model(**enc).logits[0, -1].float() / temperature  # (V,)
+        if top_k:
+            kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        if top_p < 1.0:
+            sorted_p, order = torch.sort(probs, descending=True)
+            drop = sorted_p.cumsum(0) - sorted_p >= top_p  # tokens outside the nucleus
+            probs = probs.clone()
+            probs[order[drop]] = 0.0
+            probs = probs / probs.sum()
+        top = torch.topk(probs, min(k, probs.numel()))
+        return [(self.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices)]
+
+    @torch.no_grad()
+    def perplexity(self, text: str) -> float:
+        """exp(mean negative log-likelihood per token) of ``text`` under the model (lower is better)."""
+        enc = self._encode(text)
+        if enc["input_ids"].shape[1] < 2:
+            raise GenAIError("Perplexity needs a text of at least two tokens.")
+        loss = self.model(**enc, labels=enc["input_ids"]).loss
+        return float(torch.exp(loss))
+
+    def __repr__(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        return f"LanguageModel({self.name!r}, {params / 1e6:.1f} M params, device={self.device})"
+
+
+def load(role: str = "chat", profile: str | None = None, device: str | None = None,
+         path: str | None = None) -> LanguageModel:
+    """Load the causal language model the registry names for ``role`` in ``profile``.
+
+    Args:
+        role: a registry role with a causal LM (``chat``, ``text``, ``code``, ``qa``).
+        profile: ``tiny``, ``offline`` or ``hub``; the active profile when ``None``.
+        device: force a device; chosen by :func:`genai_lib.core.get_device` when ``None``.
+        path: load this local folder (or Hub id) instead of the registry's model.
+
+    Returns:
+        A :class:`LanguageModel` in eval mode.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    prof = get_profile(profile)
+    dev = get_device(device)
+    source = path or model_path(role, prof)
+    revision = None
+    if path is None and spec(role, prof).kind == "hub" and source == spec(role, prof).hub_id:
+        revision = spec(role, prof).revision
+    dtype = torch.float32 if dev == "cpu" else torch.float16
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=dtype).to(dev)
+    except OSError as exc:
+        raise GenAIError(f"Could not load a causal language model from {source!r}: {exc}") from exc
+    name = spec(role, prof).hub_id if path is None else str(path)
+    return LanguageModel(tokenizer, model, name=name, profile=prof)

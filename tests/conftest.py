@@ -1,0 +1,32 @@
+"""Shared fixtures. Unit tests run in the ``tiny`` profile unless a test says otherwise."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Run the test in the tiny profile."""
+    monkeypatch.setenv("GENAI_PROFILE", "tiny")
+    return "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm():
+    from genai_lib import text
+
+    return text.load("chat", profile="tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smol():
+    """SmolLM2-135M-Instruct, the offline profile's chat model (loaded once per session)."""
+    from genai_lib import text
+
+    return text.load("chat", profile="offline", device="cpu")

@@ -1,0 +1,118 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from genai_lib import core, registry
+from genai_lib.core import GenAIError, ProfileError
+
+
+def test_profile_default_and_env(monkeypatch):
+    monkeypatch.delenv("GENAI_PROFILE", raising=False)
+    assert core.get_profile() == "offline"
+    monkeypatch.setenv("GENAI_PROFILE", " TINY ")
+    assert core.get_profile() == "tiny"
+    assert core.get_profile("hub") == "hub"
+
+
+def test_unknown_profile_lists_valid_ones(monkeypatch):
+    monkeypatch.setenv("GENAI_PROFILE", "huge")
+    with pytest.raises(ProfileError) as err:
+        core.get_profile()
+    for name in ("tiny", "offline", "hub", "huge", "GENAI_PROFILE"):
+        assert name in str(err.value)
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.delenv("GENAI_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert core.get_device() == expected
+    assert core.get_device("cpu") == "cpu"
+    monkeypatch.setenv("GENAI_DEVICE", "cpu")
+    assert core.get_device() == "cpu"
+    with pytest.raises(GenAIError, match="Unknown device"):
+        core.get_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(GenAIError, match="CUDA is not available"):
+            core.get_device("cuda")
+
+
+def test_seed_makes_runs_repeatable():
+    core.set_seed(123)
+    a = (np.random.rand(3), torch.rand(3))
+    core.set_seed(123)
+    b = (np.random.rand(3), torch.rand(3))
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(GenAIError):
+        core.set_seed(-1)
+
+
+def test_cache_dir_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "c"))
+    assert core.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+def test_describe_names_profile_and_device():
+    line = core.describe(["m1"], profile="tiny")
+    assert "profile=tiny" in line and "device=" in line and "m1" in line
+
+
+def test_registry_has_every_role_in_every_profile():
+    for role in ("text", "chat", "code", "qa", "embedder", "text2image", "tts", "asr"):
+        for profile in core.PROFILES:
+            row = registry.spec(role, profile)
+            assert row.hub_id and row.revision and row.licence and row.size and row.source
+    assert registry.spec("text", "hub").hub_id.endswith("gpt2")
+    assert registry.spec("code", "hub").hub_id == "Salesforce/codegen-350M-mono"
+    assert registry.spec("text2image", "hub").hub_id == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert "distilbert-base-cased-distilled-squad" in registry.spec("qa", "hub").hub_id
+    assert not any("runwayml" in registry.spec(r, "hub").hub_id for r in registry.roles())
+    with pytest.raises(GenAIError, match="known roles"):
+        registry.spec("telepathy")
+    assert {row["role"] for row in registry.table("offline")} == set(registry.roles())
+
+
+def test_hub_without_network_fails_fast_with_a_way_out(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.perf_counter()
+    with pytest.raises(registry.ModelUnavailableError) as err:
+        registry.model_path("text", "hub")
+    assert time.perf_counter() - start < 10
+    assert "openai-community/gpt2" in str(err.value) and "GENAI_PROFILE=offline" in str(err.value)
+
+
+def test_model_override_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv("GENAI_MODEL_TEXT", str(tmp_path / "missing"))
+    with pytest.raises(registry.ModelUnavailableError, match="does not exist"):
+        registry.model_path("text", "hub")
+    monkeypatch.setenv("GENAI_MODEL_TEXT", str(tmp_path))
+    assert registry.model_path("text", "hub") == str(tmp_path)
+
+
+def test_half_written_cache_folder_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        (folder / "weights").write_text("w")
+
+    broken = tmp_path / "thing"
+    broken.mkdir()
+    (broken / "weights").write_text("partial")  # no COMPLETE marker: an interrupted conversion
+    path = registry._prepare_once("thing", build)
+    assert (path / "COMPLETE").exists() and (path / "weights").read_text() == "w" and len(calls) == 1
+    registry._prepare_once("thing", build)  # reused, not rebuilt
+    assert len(calls) == 1
+
+    def failing(folder):
+        (folder / "weights").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        registry._prepare_once("other", failing)
+    assert not (tmp_path / "other").exists()
+    assert not list(tmp_path.glob(".other.tmp-*"))
