@@ -207,13 +207,20 @@ def _lexer(lang: str | None):
 
 def highlight_code(value: str, lang: str | None, linenos: bool = False,
                    emphasize: list[int] | None = None, start: int = 1) -> str:
-    """Pygments HTML for a code block (classes only; colours come from the site's CSS)."""
-    fmt = HtmlFormatter(nowrap=True, hl_lines=emphasize or [])
-    out = highlight(value, _lexer(lang), fmt).rstrip("\n")
-    if linenos:
-        lines = out.split("\n")
-        out = "\n".join(f'<span class="lineno">{i}</span>{ln}' for i, ln in enumerate(lines, start))
-    return out
+    """Pygments HTML for a code block (classes only; colours come from the site's CSS).
+
+    Pygments closes its spans at the end of every line, so lines can be wrapped one by one for line
+    numbers and emphasised lines."""
+    out = highlight(value, _lexer(lang), HtmlFormatter(nowrap=True)).rstrip("\n")
+    if not linenos and not emphasize:
+        return out
+    marked = set(emphasize or [])
+    lines = []
+    for i, line in enumerate(out.split("\n"), start):
+        num = f'<span class="lineno">{i}</span>' if linenos else ""
+        cls = "line hl" if (i - start + 1) in marked else "line"
+        lines.append(f'<span class="{cls}">{num}{line}</span>')
+    return "\n".join(lines)
 
 
 def h_code(node: Node, page: Page) -> str:
@@ -619,7 +626,7 @@ def strip_remote(markup: str) -> str:
 
 # ----------------------------------------------------------------------------------- ANSI
 _ANSI = re.compile(r"\x1b\[([0-9;]*)m")
-_ANSI_OTHER = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_ANSI_OTHER = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b\][^\x07]*\x07")   # all but colours (m)
 
 
 def ansi_to_html(text: str) -> str:
@@ -679,7 +686,7 @@ def _xterm_to_basic(n: int) -> int:
         return 8 if n < 244 else 7
     n -= 16
     r, g, b = n // 36, (n // 6) % 6, n % 6
-    code = (1 if r >= 3 else 0) | (2 if g >= 3 else 0) | (4 if b >= 3 else 0)
+    code = (1 if r >= 2 else 0) | (2 if g >= 2 else 0) | (4 if b >= 2 else 0)
     return code + (8 if max(r, g, b) >= 4 else 0)
 
 
