@@ -226,7 +226,7 @@ def test_directives_tabs_cards_grids_details_aside_embed():
     assert out.count('role="tab"') == 2 and out.count("hidden>") == 1
     assert 'class="card-title">Card<' in out and '<a class="card card-link" href="paper.html">' in out
     assert "--grid-cols:3" in out and "<summary>More</summary>" in out and 'class="margin-note"' in out
-    assert 'href="demo.html#fig-curve">Source: Demo' in out
+    assert 'href="demo.html#fig-curve">(source: Demo)' in out
     assert "<b>raw</b>" in out and "cdn.example.org" not in out and "invisible" not in out
     assert "still shown" in out and page.unknown == {"someFutureNode"}
 

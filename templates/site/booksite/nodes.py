@@ -477,13 +477,18 @@ def h_title_div(cls: str) -> Callable[[Node, Page], str]:
 
 
 def h_embed(node: Node, page: Page) -> str:
+    """``![caption](#fig-x)`` / ``{embed}``: the labelled content (often a notebook output), with its
+    alt text as a caption and a link to where it came from."""
     src = node.get("source") or {}
     body = kids(node, page)
     link = ""
     if src.get("url") and src.get("kind") == "Notebook":
         href = page.internal_url(src["url"]) + (f"#{src['label']}" if src.get("label") else "")
-        link = f'<div class="embed-source"><a href="{esc(href)}">Source: {esc(src.get("title") or "notebook")}</a></div>'
-    return f'<div class="embed">{body}{link}</div>'
+        link = f' <a class="embed-source" href="{esc(href)}">(source: {esc(src.get("title") or "notebook")})</a>'
+    alt = node.get("alt") or ""
+    if alt or link:
+        return f'<figure class="embed">{body}<figcaption>{esc(alt)}{link}</figcaption></figure>'
+    return f'<div class="embed">{body}</div>'
 
 
 def h_directive_error(node: Node, page: Page) -> str:
