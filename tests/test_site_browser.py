@@ -96,7 +96,8 @@ def _wait(cond, timeout=10.0, step=0.1):
 def _toc(drv, server) -> list[tuple[str, str]]:
     drv.get(server.url + "index.html")
     links = drv.execute_script(
-        "return Array.from(document.querySelectorAll('#sidebar a[href]')).map(a => [a.getAttribute('href'), a.textContent.trim()])")
+        "return Array.from(document.querySelectorAll('#sidebar a[href]'))"
+        ".map(a => [a.getAttribute('href'), a.getAttribute('data-title') || a.textContent.trim()])")
     assert links, "the sidebar lists no page"
     return [(h, t) for h, t in links]
 
@@ -318,7 +319,10 @@ def test_mobile_layout_menu(driver, server):
         assert _wait(lambda: sidebar_x() > 100), "the menu button does not open the sidebar"
         time.sleep(0.3)
         _shoot(driver, "mobile-menu")
-        driver.find_element("id", "backdrop").click()
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        backdrop = driver.find_element("id", "backdrop")          # tap the dimmed page beside the menu
+        ActionChains(driver).move_to_element_with_offset(backdrop, backdrop.size["width"] // 2 - 10, 0).click().perform()
         assert _wait(lambda: sidebar_x() <= 0)
         _shoot(driver, "mobile")
     finally:

@@ -258,6 +258,8 @@ def test_outputs_of_every_kind():
         {"output_type": "display_data", "data": {"audio/wav": {"content": "UklGRg=="}, "text/plain": {"content": "<Audio>"}}},
         {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {"content": '{"model_id": "1"}'},
                                                 "text/plain": {"content": "IntSlider(value=3)"}}},
+        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {"content": "{}"},
+                                                "text/plain": {"content": "  0%|          | 0/50 [00:00<?, ?it/s]"}}},
         {"output_type": "display_data", "data": {"text/markdown": {"content": "Some **bold** text"}}},
         {"output_type": "display_data", "data": {"text/latex": {"content": r"$\alpha + \beta$"}}},
         {"output_type": "display_data", "data": {"application/json": {"content": '{"a": 1}'}}},
@@ -274,6 +276,7 @@ def test_outputs_of_every_kind():
     assert "class='dataframe'" in out and "big html from a file" in out and texts == {"/big.html": True}
     assert '<audio controls preload="metadata" src="data:audio/wav;base64,UklGRg=="></audio>' in out
     assert 'class="output widget-placeholder"' in out and "IntSlider(value=3)" in out and page.widgets == 1
+    assert "0/50" not in out                                           # tqdm bars are dropped
     assert "<strong>bold</strong>" in out and "<mi>&#x003B1;</mi>" in out and "&quot;a&quot;: 1" in out
     assert "&#x27;plain &lt;result&gt;&#x27;" in out
     assert "application/x-strange" in out
@@ -386,3 +389,25 @@ def test_whole_site_from_a_hand_made_site_folder(tmp_path, monkeypatch):
 def test_every_handler_accepts_an_empty_node(kind):
     out, _ = render({"type": kind})
     assert isinstance(out, str)
+
+
+def test_embedded_notebook_figures_are_numbered_and_cross_referenced():
+    emb = {"type": "embed", "alt": "A curve.", "source": {"url": "/demo", "label": "fig-curve", "kind": "Notebook", "title": "Demo"},
+           "children": [outputs({"output_type": "display_data", "data": {"image/png": {"path": "/c.png"}}})]}
+    fig = {"type": "container", "kind": "figure", "enumerator": "1", "identifier": "fig-a", "children": []}
+    xref = {"type": "crossReference", "identifier": "fig-curve", "label": "fig-curve", "kind": "block:notebook-code",
+            "remote": True, "url": "/demo", "resolved": True, "children": [t("Notebook-code")]}
+    other = {**xref, "identifier": "fig-elsewhere", "label": "fig-elsewhere", "html_id": "fig-elsewhere"}
+    root = {"type": "root", "children": [fig, P(xref, other), emb]}
+    out, _ = render(root, embed_numbers=nodes.number_embeds(root))
+    well_formed(out)
+    assert '<a class="xref" href="#fig-curve">Figure\u00a02</a>' in out
+    assert '<figure id="fig-curve" class="embed">' in out and "Figure\u00a02:</span> A curve." in out
+    assert 'href="demo.html#fig-elsewhere">the figure</a>' in out and "Notebook-code" not in out
+
+
+def test_links_to_sources_outside_the_book_are_not_dead_links():
+    out, page = render(P({"type": "link", "url": "gan.md", "children": [t("GANs")]},
+                         {"type": "link", "url": "https://example.org/x.md", "children": [t("remote")]}))
+    assert '<span class="link-missing"' in out and ">GANs</span>" in out and 'href="gan.md"' not in out
+    assert 'href="https://example.org/x.md"' in out and page.missing_links == ["gan.md"]

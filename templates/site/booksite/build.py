@@ -71,12 +71,13 @@ def page_href(slug: str) -> str:
 
 def toc_tree(project: dict[str, Any], index_title: str) -> list[dict[str, Any]]:
     """The sidebar's tree from the project's flat page list (each entry has a ``level``)."""
-    root: list[dict[str, Any]] = [{"title": index_title, "slug": project.get("index", "index"),
+    root: list[dict[str, Any]] = [{"title": index_title, "full_title": index_title, "slug": project.get("index", "index"),
                                    "href": "index.html", "children": [], "level": 0}]
     stack: list[tuple[int, list]] = [(0, root)]
     for p in project.get("pages", []):
         level = int(p.get("level", 1))
         item = {"title": p.get("short_title") or p.get("title") or p.get("slug", ""), "slug": p.get("slug"),
+                "full_title": p.get("title") or "",
                 "href": page_href(p["slug"]) if p.get("slug") else None, "children": [], "level": level}
         while len(stack) > 1 and stack[-1][0] >= level:
             stack.pop()
@@ -188,7 +189,8 @@ class SiteBuilder:
         for i, slug in enumerate(slugs):
             data = pages[slug]
             page = nodes.Page(slug=slug, references=data.get("references") or {}, asset=self.asset,
-                              text_asset=self.text_asset, page_href=page_href)
+                              text_asset=self.text_asset, page_href=page_href,
+                              embed_numbers=nodes.number_embeds(data.get("mdast")))
             body = nodes.render(data.get("mdast"), page)
             fm = data.get("frontmatter") or {}
             abstract = ""
@@ -203,6 +205,8 @@ class SiteBuilder:
             footnotes = nodes.render_footnotes(page)
             bib = nodes.render_bibliography(page)
             unknown |= page.unknown
+            for url in page.missing_links:
+                self.warnings.append(f"{slug}: link to {url}, which is not a page of the book")
             rendered[slug] = dict(data=data, fm=fm, body=body, abstract=abstract, parts=part_html,
                                   footnotes=footnotes, bibliography=bib, headings=page.headings)
             search_docs.append(dict(slug=slug, href=page_href(slug), title=fm.get("title") or slug,
@@ -219,7 +223,9 @@ class SiteBuilder:
             prev_slug = slugs[i - 1] if i > 0 else None
             next_slug = slugs[i + 1] if i + 1 < len(slugs) else None
             page_downloads = self.page_downloads(fm)
-            is_nb = data.get("kind") == "Notebook"
+            # a Jupyter notebook page (Colab and Binder open .ipynb files); a MyST page with code
+            # cells is executed too, but readers download and launch the notebooks
+            is_nb = str(data.get("location") or fm.get("source_url") or "").split("#")[0].endswith(".ipynb")
             html_ = tmpl.render(
                 site_title=config.get("title") or project.get("title") or "Book",
                 project=project, fm=fm, slug=slug, kind=data.get("kind"), is_notebook=is_nb,

@@ -49,6 +49,9 @@ class Page:
     unknown: set[str] = field(default_factory=set)
     math_fallbacks: int = 0
     widgets: int = 0
+    # figures embedded from notebooks (``![caption](#fig-x)``) get numbers on the page that shows them
+    embed_numbers: dict[str, str] = field(default_factory=dict)
+    missing_links: list[str] = field(default_factory=list)
 
     def internal_url(self, url: str) -> str:
         """``/paper#sec`` (myst's route) -> ``paper.html#sec``; other URLs unchanged."""
@@ -94,6 +97,34 @@ def plain_text(node: Node | list | None) -> str:
     return plain_text(node.get("children") or [])
 
 
+def number_embeds(mdast: Node | None) -> dict[str, str]:
+    """Number the notebook outputs a page embeds (``![caption](#fig-x)``), after the page's own
+    numbered figures/tables, so ``[](#fig-x)`` can read "Figure 3" on that page."""
+    counts: dict[str, int] = {}
+    embeds: list[tuple[str, str]] = []
+
+    def walk(n: Node) -> None:
+        if n.get("type") == "container" and n.get("enumerator"):
+            kind = n.get("kind") or "figure"
+            counts[kind] = max(counts.get(kind, 0), _num(n.get("enumerator")) if _num(n.get("enumerator")) < 10**6 else 0)
+        if n.get("type") == "embed":
+            label = (n.get("source") or {}).get("label") or n.get("label") or ""
+            if label:
+                embeds.append((label, "table" if label.startswith("tbl") else "figure"))
+            return
+        for c in n.get("children") or []:
+            walk(c)
+
+    if mdast:
+        walk(mdast)
+    out: dict[str, str] = {}
+    for label, kind in embeds:
+        if label not in out:
+            counts[kind] = counts.get(kind, 0) + 1
+            out[label] = f"{kind.capitalize()}\u00a0{counts[kind]}"
+    return out
+
+
 def attr_id(node: Node) -> str:
     hid = node.get("html_id") or node.get("identifier")
     return f' id="{esc(hid)}"' if hid else ""
@@ -116,10 +147,18 @@ def h_text(node: Node, page: Page) -> str:
     return esc(node.get("value", ""))
 
 
+LOCAL_SOURCE = re.compile(r"^(?![a-z][a-z0-9+.-]*:|/|#)[^?#]*\.(md|ipynb|myst|rst|tex)(#.*)?$", re.I)
+
+
 def h_link(node: Node, page: Page) -> str:
     url = node.get("url", "")
     href = page.internal_url(url)
     body = kids(node, page) or esc(url)
+    if LOCAL_SOURCE.match(url):
+        # a link to a source file that is not a page of this book (myst could not resolve it):
+        # show the text, not a link that would 404, and say so in the build report
+        page.missing_links.append(url)
+        return f'<span class="link-missing" title="Not part of this book yet: {esc(url)}">{body}</span>'
     ext = url.startswith(("http://", "https://"))
     extra = ' rel="noopener" class="external"' if ext else ' class="internal"'
     title = f' title="{esc(node["title"])}"' if node.get("title") else ""
@@ -381,6 +420,14 @@ def h_xref(node: Node, page: Page) -> str:
     if not node.get("resolved", True) and not node.get("url"):
         return f'<span class="xref unresolved">{body}</span>'
     hid = node.get("html_id") or node.get("identifier") or ""
+    kind = node.get("kind") or ""
+    if kind.startswith("block:"):
+        # a labelled notebook cell: myst's text is the cell kind ("Notebook-code")
+        label = node.get("label") or node.get("identifier") or ""
+        if label in page.embed_numbers:
+            return f'<a class="xref" href="#{esc(label)}">{esc(page.embed_numbers[label])}</a>'
+        if plain_text(node).strip().lower() in ("notebook-code", "notebook-content", ""):
+            body = "the figure" if label.startswith("fig") else "the table" if label.startswith("tbl") else "the output"
     href = (page.internal_url(node["url"]) if node.get("remote") and node.get("url") else "") + (f"#{hid}" if hid else "")
     if node.get("remote") and node.get("url") and node.get("kind") == "page":
         href = page.internal_url(node["url"])
@@ -486,8 +533,12 @@ def h_embed(node: Node, page: Page) -> str:
         href = page.internal_url(src["url"]) + (f"#{src['label']}" if src.get("label") else "")
         link = f' <a class="embed-source" href="{esc(href)}">(source: {esc(src.get("title") or "notebook")})</a>'
     alt = node.get("alt") or ""
-    if alt or link:
-        return f'<figure class="embed">{body}<figcaption>{esc(alt)}{link}</figcaption></figure>'
+    label = src.get("label") or node.get("label") or ""
+    number = page.embed_numbers.get(label)
+    if alt or link or number:
+        num = f'<span class="caption-number">{esc(number)}:</span> ' if number else ""
+        fid = f' id="{esc(label)}"' if number else ""
+        return f'<figure{fid} class="embed">{body}<figcaption>{num}{esc(alt)}{link}</figcaption></figure>'
     return f'<div class="embed">{body}</div>'
 
 
@@ -496,6 +547,7 @@ def h_directive_error(node: Node, page: Page) -> str:
 
 
 # ----------------------------------------------------------------------------------- outputs
+PROGRESS = re.compile(r"\d+%\|.*\||FloatProgress|IntProgress|\bit/s\]")
 MIME_ORDER = (
     "application/vnd.jupyter.widget-view+json", "text/html", "image/svg+xml", "image/png", "image/jpeg",
     "image/gif", "image/webp", "text/markdown", "text/latex", "application/json", "text/plain",
@@ -553,10 +605,13 @@ def render_mime_bundle(data: dict[str, Any], metadata: dict[str, Any], page: Pag
     audio = next((m for m in data if m.startswith("audio/")), None)
     video = next((m for m in data if m.startswith("video/")), None)
     if "application/vnd.jupyter.widget-view+json" in data:
-        page.widgets += 1
         static = next((m for m in ("image/png", "image/svg+xml", "image/jpeg") if m in data), None)
         img = render_mime(static, data[static], metadata, page) if static else ""
         rep = _content(data.get("text/plain", ""), page)
+        if not img and PROGRESS.search(rep):
+            # a tqdm progress bar: its state lives in the kernel, the static page shows nothing stale
+            return ""
+        page.widgets += 1
         return (f'<div class="output widget-placeholder" role="note">{img}<div class="widget-note">'
                 f'<strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in '
                 f'Jupyter, Colab or Binder to use it.<code>{esc(rep)}</code></div></div>')
