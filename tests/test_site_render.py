@@ -323,7 +323,7 @@ def test_launch_links_for_colab_and_binder():
 def test_search_index_has_one_entry_per_section():
     mdast = {"type": "root", "children": [P(t("Intro text.")),
                                           {"type": "heading", "depth": 2, "html_id": "diffusion", "children": [t("Diffusion")]},
-                                          P(t("Noise is added step by step.")),
+                                          P(t("Noise is added step by step"), {"type": "inlineMath", "value": r"\beta_t"}, t(".")),
                                           {"type": "code", "value": "not indexed"}]}
     idx = build_index([{"slug": "ch", "href": "ch.html", "title": "Chapter", "mdast": mdast}])
     assert idx == [{"t": "Chapter", "h": "", "u": "ch.html", "x": "Intro text."},

@@ -11,6 +11,17 @@ from typing import Any
 
 from booksite.nodes import plain_text
 
+
+def _text(node: Any) -> str:
+    """Readable text for the index: like ``plain_text`` but without LaTeX sources and code."""
+    if isinstance(node, list):
+        return "".join(_text(n) for n in node)
+    if not isinstance(node, dict) or node.get("type") in ("inlineMath", "math", "footnoteReference", "comment"):
+        return ""
+    if node.get("type") in ("text", "inlineCode"):
+        return str(node.get("value", ""))
+    return _text(node.get("children") or [])
+
 SKIP = {"outputs", "output", "code", "comment", "footnoteDefinition", "math", "mystDirective"}
 MAX_TEXT = 4000
 
@@ -28,7 +39,7 @@ def _sections(mdast: dict[str, Any] | None) -> list[dict[str, Any]]:
         if t in SKIP:
             return
         if t in ("paragraph", "listItem", "tableCell", "definitionDescription", "caption", "admonitionTitle"):
-            out[-1]["text"].append(plain_text(node))
+            out[-1]["text"].append(_text(node))
             return
         for c in node.get("children") or []:
             walk(c)
