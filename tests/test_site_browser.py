@@ -327,3 +327,29 @@ def test_mobile_layout_menu(driver, server):
         _shoot(driver, "mobile")
     finally:
         driver.set_window_size(1400, 1000)
+
+
+def test_every_page_offers_the_papers_docx_and_pdf(driver, server):
+    """The header's Downloads menu on every page lists the documents the paper's own page offers
+    (docx, PDF), and they are served; when the build wrote the paper's docx/PDF they must be there."""
+    toc = _toc(driver, server)
+    docs = set()
+    for href, _ in toc:
+        driver.get(urllib.parse.urljoin(server.url, href))
+        docs |= set(driver.execute_script(
+            "return Array.from(document.querySelectorAll('.page-actions a[data-format=docx], .page-actions a[data-format=pdf]'))"
+            ".map(a => a.getAttribute('href'))"))
+    expected = {f.suffix for f in (ROOT / "chapters" / "exports").glob("paper.*") if f.suffix in (".docx", ".pdf")}
+    if SITE == ROOT / "_build" / "html":
+        assert {Path(d).suffix for d in docs} >= expected, f"the site does not offer the paper's {expected}"
+    for href, _ in toc:
+        driver.get(urllib.parse.urljoin(server.url, href))
+        menu = set(driver.execute_script(
+            "return Array.from(document.querySelectorAll('.downloads-menu a')).map(a => a.getAttribute('href'))"))
+        assert docs <= menu, f"{href}: the Downloads menu lacks {docs - menu}"
+    for d in docs:
+        assert _status(urllib.parse.urljoin(server.url, d)) == 200
+    if docs:
+        driver.get(server.url + "index.html")
+        driver.find_element("css selector", ".downloads-menu summary").click()
+        _shoot(driver, "downloads-menu")

@@ -376,7 +376,7 @@ def test_whole_site_from_a_hand_made_site_folder(tmp_path, monkeypatch):
     index = (out / "index.html").read_text()
     assert '<div class="toc-part-title">Part</div>' in index and 'href="nb.html"' in index
     # the downloads menu on every page offers the paper's docx
-    assert 'href="build/paper-1.docx"' in index
+    assert 'href="build/paper-1.docx" download="paper.docx"><span class="fmt fmt-docx">DOCX</span> Paper</a>' in index
     # nothing on any page points at another machine except plain outbound links
     for f in out.glob("*.html"):
         text = f.read_text()

@@ -291,7 +291,9 @@ class SiteBuilder:
         out: list[dict[str, str]] = []
         cands = (project.get("exports") or []) + (project.get("downloads") or [])
         for data in pages.values():
-            cands += [e for e in (data.get("frontmatter") or {}).get("exports") or []
+            fm = data.get("frontmatter") or {}
+            label = fm.get("short_title") or fm.get("title")
+            cands += [{**e, "title": e.get("title") or label} for e in fm.get("exports") or []
                       if (e.get("format") or "").lower() in ("docx", "pdf", "typst", "tex", "meca")]
         for d in cands:
             item = self._download(d)
