@@ -318,6 +318,8 @@ def test_launch_links_for_colab_and_binder():
     assert links["binder"] == ("https://mybinder.org/v2/gh/genai-book/genai-executable-book/main"
                                "?urlpath=lab%2Ftree%2Fnotebooks%2Ftext-generation.ipynb")
     assert launch_links({}, {}) == {}
+    assert launch_links({}, {"github": "https://github.com/o/r"}, "/notebooks/x.ipynb")["colab"] == \
+        "https://colab.research.google.com/github/o/r/blob/main/notebooks/x.ipynb"
 
 
 def test_search_index_has_one_entry_per_section():
@@ -411,3 +413,33 @@ def test_links_to_sources_outside_the_book_are_not_dead_links():
                          {"type": "link", "url": "https://example.org/x.md", "children": [t("remote")]}))
     assert '<span class="link-missing"' in out and ">GANs</span>" in out and 'href="gan.md"' not in out
     assert 'href="https://example.org/x.md"' in out and page.missing_links == ["gan.md"]
+
+
+@pytest.mark.book
+def test_myst_builds_the_fixture_book_with_this_template(tmp_path):
+    """The whole route with the real myst (no execution): myst serves the JSON, runs the template's
+    render command, and the site has every page, citations, math, cross-references and no unknown node."""
+    import os
+    import shutil
+    import subprocess
+
+    myst = Path(sys.executable).parent / "myst"
+    if not myst.exists():
+        pytest.skip("mystmd is not installed in this environment")
+    book = tmp_path / "book"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "site", book, ignore=shutil.ignore_patterns("_build"))
+    cfg = (book / "myst.yml").read_text().replace("../../../templates/site", str(ROOT / "templates" / "site"))
+    (book / "myst.yml").write_text(cfg)
+    env = {**os.environ, "BOOKSITE_PYTHON": sys.executable, "BOOKSITE_NO_NPM": "1"}
+    res = subprocess.run([str(myst), "build", "--html"], cwd=book, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    html_dir = book / "_build" / "html"
+    report = json.loads((html_dir / "site-report.json").read_text())
+    assert report["pages"] == 4 and report["unknown_node_types"] == [] and report["warnings"] == []
+    paper = (html_dir / "paper.html").read_text()
+    assert paper.count('class="cite"') >= 4 and 'id="cite-ho2020denoising"' in paper
+    assert 'class="katex"' in paper and '<span class="eq-number">(1)</span>' in paper
+    assert '<a class="xref" href="#tbl-models">Table' in paper and 'id="fn-note"' in paper
+    demo = (html_dir / "demo.html").read_text()
+    assert "Open in Colab" in demo and "/blob/main/notebooks/demo.ipynb" in demo
+    assert list((html_dir / "build").glob("demo-*.ipynb"))

@@ -103,23 +103,27 @@ def github_parts(url: str | None) -> tuple[str, str] | None:
     return (m.group(1), m.group(2).removesuffix(".git")) if m else None
 
 
-def launch_links(fm: dict[str, Any], project: dict[str, Any]) -> dict[str, str]:
+def launch_links(fm: dict[str, Any], project: dict[str, Any], location: str = "") -> dict[str, str]:
     """"Open in Colab" and "Launch Binder" for a notebook page, from the repository and its path.
 
     The notebook's path in the repository comes from myst's ``source_url``
-    (``https://github.com/<owner>/<repo>/blob/<branch>/<path>``).
+    (``https://github.com/<owner>/<repo>/blob/<branch>/<path>``, when the book is a git checkout);
+    otherwise from ``project.github`` and the page's location in the project (branch ``main``).
     """
     m = re.match(r"https?://github\.com/([^/]+)/([^/]+)/blob/([^/]+)/(.+?)(?:#.*)?$", fm.get("source_url") or "")
-    if not m:
+    if m:
+        owner, repo, branch, path = m.groups()
+    elif github_parts(project.get("github")) and location:
+        (owner, repo), branch, path = github_parts(project.get("github")), "main", location.lstrip("/")
+    else:
         return {}
-    owner, repo, branch, path = m.groups()
     binder = ((project.get("thebe") or {}).get("binder") or {}) if isinstance(project.get("thebe"), dict) else {}
     ref = binder.get("ref") if binder.get("ref") not in (None, "", "HEAD") else branch
     binder_url = (binder.get("url") or "https://mybinder.org/").rstrip("/")
     return {
         "colab": f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{path}",
         "binder": f"{binder_url}/v2/gh/{owner}/{repo}/{ref}?urlpath=" + urllib.parse.quote(f"lab/tree/{path}", safe=""),
-        "github": fm["source_url"],
+        "github": f"https://github.com/{owner}/{repo}/blob/{branch}/{path}",
     }
 
 
@@ -235,7 +239,7 @@ class SiteBuilder:
                 prev={"href": page_href(prev_slug), "title": rendered[prev_slug]["fm"].get("title", prev_slug)} if prev_slug else None,
                 next={"href": page_href(next_slug), "title": rendered[next_slug]["fm"].get("title", next_slug)} if next_slug else None,
                 book_downloads=downloads, page_downloads=page_downloads,
-                launch=launch_links(fm, project) if is_nb else {}, katex=katex,
+                launch=launch_links(fm, project, data.get("location") or "") if is_nb else {}, katex=katex,
                 github=project.get("github"), options=config.get("options") or {},
                 nav=config.get("nav") or [], actions=config.get("actions") or [],
                 logo=self.asset((config.get("options") or {})["logo"]) if (config.get("options") or {}).get("logo") else None,
