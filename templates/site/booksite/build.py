@@ -326,14 +326,63 @@ def ensure_katex(log) -> bool:
     return True
 
 
+def serve(cdn: str, host: str, port: int) -> None:
+    """``myst start``: render into a temporary folder and serve it on ``host:port``, rendering again
+    (at most every 2 s) when a page is requested, so edits show on reload. Prints the line with the
+    URL that tells myst the server is ready."""
+    import functools
+    import http.server
+    import tempfile
+    import threading
+
+    out = Path(tempfile.mkdtemp(prefix="booksite-"))
+    state = {"at": 0.0}
+    lock = threading.Lock()
+
+    def refresh() -> None:
+        with lock:
+            if time.monotonic() - state["at"] > 2.0:
+                try:
+                    SiteBuilder(Source(cdn), out, quiet=True).build()
+                except Exception as e:  # noqa: BLE001 - keep serving the last good render
+                    print(f"[booksite] render failed: {e}", file=sys.stderr, flush=True)
+                state["at"] = time.monotonic()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, fmt: str, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path.endswith("/") or path.endswith(".html"):
+                refresh()
+            elif "." not in path.rsplit("/", 1)[-1] and (out / (path.strip("/") + ".html")).exists():
+                self.path = path.rstrip("/") + ".html"          # /paper -> /paper.html
+            super().do_GET()
+
+    refresh()
+    httpd = http.server.ThreadingHTTPServer((host, port), functools.partial(Handler, directory=str(out)))
+    print(f"Book site ready at http://{host}:{port}", flush=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cdn", default=os.environ.get("CONTENT_CDN"), help="myst's content server URL")
     ap.add_argument("--site-dir", type=Path, help="read the JSON from this folder (_build/site) instead")
     ap.add_argument("--out", type=Path, default=os.environ.get("BUILD_DIRECTORY"), help="output folder")
     ap.add_argument("--install", action="store_true", help="only install the template's assets (KaTeX) and exit")
+    ap.add_argument("--serve", action="store_true", help="serve for `myst start` (HOST, PORT, CONTENT_CDN_PORT)")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if args.serve:
+        host = os.environ.get("HOST") or "127.0.0.1"
+        cdn = args.cdn or f"http://127.0.0.1:{os.environ['CONTENT_CDN_PORT']}"
+        serve(cdn, host, int(os.environ.get("PORT") or 3000))
+        return 0
     if args.install:
         ok = (KATEX_DIST / "katex.min.css").exists() or ensure_katex(print)
         print("site template ready" + ("" if ok else " (without KaTeX: math as MathML)"))
