@@ -150,7 +150,12 @@ def test_every_toc_page_loads_cleanly(driver, server):
               .forEach(el => out.push(el.getAttribute('href') || el.getAttribute('src')));
             return out;""")
         for ref in refs:
-            if not ref or ref.startswith(("#", "data:", "mailto:", "javascript:")):
+            if not ref or ref.startswith(("data:", "mailto:", "javascript:")):
+                continue
+            if ref.startswith("#"):                # a cross-reference on this page: its target is here
+                if len(ref) > 1 and not driver.execute_script(
+                        "return !!document.getElementById(arguments[0])", urllib.parse.unquote(ref[1:])):
+                    problems.append(f"{href}: link to #{ref[1:]}, which is not on the page")
                 continue
             parts = urllib.parse.urlparse(urllib.parse.urljoin(url, ref))
             if parts.scheme in ("http", "https") and parts.netloc != urllib.parse.urlparse(server.url).netloc:
