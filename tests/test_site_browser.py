@@ -358,3 +358,26 @@ def test_every_page_offers_the_papers_docx_and_pdf(driver, server):
         driver.get(server.url + "index.html")
         driver.find_element("css selector", ".downloads-menu summary").click()
         _shoot(driver, "downloads-menu")
+
+
+def test_hovering_a_citation_or_cross_reference_shows_a_preview(driver, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    pages = _pages_with(driver, server, "a.cite")
+    assert pages, "no page shows a citation"
+    driver.get(server.url + ("paper.html" if "paper.html" in pages else pages[0]))
+    for selector in ("a.cite", "a.xref"):
+        links = driver.find_elements("css selector", selector)
+        if not links:
+            continue
+        link = links[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+        ActionChains(driver).move_to_element(link).perform()
+        text = _wait(lambda: driver.execute_script(
+            "var p = document.querySelector('.preview'); return p ? p.textContent.trim() : ''"), 5)
+        assert text, f"hovering {selector} shows no preview"
+        if selector == "a.cite":
+            target = driver.execute_script("return document.getElementById(arguments[0].getAttribute('href').slice(1)).textContent.trim()", link)
+            assert text[:40] == target[:40]
+            _shoot(driver, "citation-preview")
+        ActionChains(driver).move_by_offset(0, 200).perform()

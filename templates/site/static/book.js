@@ -77,6 +77,55 @@
   }
   if (links.length) { window.addEventListener("scroll", onScroll, { passive: true }); onScroll(); }
 
+  // ---------------------------------------------------------------- previews of cross-references and citations
+  var pop = null, popTimer = null, pageCache = {};
+  function hidePreview() { clearTimeout(popTimer); if (pop) { pop.remove(); pop = null; } }
+  function targetOf(a, then) {
+    var href = a.getAttribute("href") || "", hash = href.indexOf("#");
+    if (hash < 0) return then(null);
+    var id = decodeURIComponent(href.slice(hash + 1)), path = href.slice(0, hash);
+    if (!path) return then(document.getElementById(id));
+    if (!window.fetch || location.protocol === "file:") return then(null);
+    var got = pageCache[path] || (pageCache[path] = fetch(path).then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (t) { return new DOMParser().parseFromString(t, "text/html"); }).catch(function () { return null; }));
+    got.then(function (d) { then(d ? d.getElementById(id) : null); });
+  }
+  function showPreview(a) {
+    targetOf(a, function (el) {
+      if (!el || !a.matches(":hover")) return;
+      hidePreview();
+      var node = el.closest ? (el.closest("figure, .math-display, li, .cell, .admonition, section") || el) : el;
+      if (/^H[1-6]$/.test(el.tagName)) {               // a section: its heading and first paragraph
+        node = document.createElement("div");
+        node.appendChild(el.cloneNode(true));
+        var next = el.nextElementSibling;
+        if (next) node.appendChild(next.cloneNode(true));
+      }
+      pop = document.createElement("div");
+      pop.className = "preview";
+      pop.setAttribute("role", "tooltip");
+      var clone = node.cloneNode(true);
+      clone.removeAttribute && clone.removeAttribute("id");
+      clone.querySelectorAll("[id]").forEach(function (e) { e.removeAttribute("id"); });
+      clone.querySelectorAll("img").forEach(function (i) { i.loading = "eager"; });
+      pop.appendChild(clone);
+      document.body.appendChild(pop);
+      var r = a.getBoundingClientRect(), w = Math.min(480, window.innerWidth - 16);
+      pop.style.width = w + "px";
+      pop.style.left = Math.max(8, Math.min(r.left + window.scrollX, window.scrollX + window.innerWidth - w - 8)) + "px";
+      var below = r.bottom + 8 + pop.offsetHeight < window.innerHeight;
+      pop.style.top = (below ? r.bottom + window.scrollY + 8 : r.top + window.scrollY - pop.offsetHeight - 8) + "px";
+    });
+  }
+  document.querySelectorAll("a.xref, a.cite").forEach(function (a) {
+    a.removeAttribute("title");
+    a.addEventListener("mouseenter", function () { clearTimeout(popTimer); popTimer = setTimeout(function () { showPreview(a); }, 250); });
+    a.addEventListener("mouseleave", function () { clearTimeout(popTimer); popTimer = setTimeout(hidePreview, 150); });
+    a.addEventListener("focus", function () { showPreview(a); });
+    a.addEventListener("blur", hidePreview);
+  });
+  window.addEventListener("scroll", function () { if (pop) hidePreview(); }, { passive: true });
+
   // ---------------------------------------------------------------- search
   var input = document.getElementById("search-input");
   var box = document.getElementById("search-results");
