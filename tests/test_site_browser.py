@@ -381,3 +381,27 @@ def test_hovering_a_citation_or_cross_reference_shows_a_preview(driver, server):
             assert text[:40] == target[:40]
             _shoot(driver, "citation-preview")
         ActionChains(driver).move_by_offset(0, 200).perform()
+
+
+def test_audio_plays_and_code_copies(driver, server):
+    """Audio outputs are real players with decodable sound; a code block's copy button copies."""
+    pages = _pages_with(driver, server, "audio")
+    for href in pages:
+        driver.get(server.url + href)
+        durations = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const players = Array.from(document.querySelectorAll('audio'));
+            Promise.all(players.map(a => new Promise(ok => {
+              if (a.readyState >= 1) return ok(a.duration);
+              a.addEventListener('loadedmetadata', () => ok(a.duration), {once: true});
+              a.addEventListener('error', () => ok(-1), {once: true});
+              a.preload = 'metadata'; a.load();
+            }))).then(done);""")
+        assert durations and all(d > 0 for d in durations), f"{href}: audio that does not load: {durations}"
+    pages = _pages_with(driver, server, ".copy-btn")
+    assert pages, "no code block with a copy button"
+    driver.get(server.url + pages[0])
+    btn = driver.find_element("css selector", ".copy-btn")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", btn)
+    driver.execute_script("arguments[0].click()", btn)
+    assert _wait(lambda: btn.text == "Copied", 3)
