@@ -435,7 +435,7 @@ def test_myst_builds_the_fixture_book_with_this_template(tmp_path):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     html_dir = book / "_build" / "html"
     report = json.loads((html_dir / "site-report.json").read_text())
-    assert report["pages"] == 4 and report["unknown_node_types"] == [] and report["warnings"] == []
+    assert report["pages"] == 5 and report["unknown_node_types"] == [] and report["warnings"] == []
     paper = (html_dir / "paper.html").read_text()
     assert paper.count('class="cite"') >= 4 and 'id="cite-ho2020denoising"' in paper
     assert 'class="katex"' in paper and '<span class="eq-number">(1)</span>' in paper
@@ -443,3 +443,18 @@ def test_myst_builds_the_fixture_book_with_this_template(tmp_path):
     demo = (html_dir / "demo.html").read_text()
     assert "Open in Colab" in demo and "/blob/main/notebooks/demo.ipynb" in demo
     assert list((html_dir / "build").glob("demo-*.ipynb"))
+
+
+def test_proofs_exercises_and_numbered_headings():
+    out, _ = render({"type": "root", "children": [
+        {"type": "proof", "kind": "theorem", "enumerator": "2", "children": [
+            {"type": "admonitionTitle", "children": [t("Bayes")]}, P(t("holds"))]},
+        {"type": "exercise", "enumerator": "1", "identifier": "ex-1", "html_id": "ex-1", "children": [P(t("do"))]},
+        {"type": "solution", "children": [{"type": "admonitionTitle", "children": [t("Solution to Exercise 1")]}, P(t("ans"))]},
+        {"type": "heading", "depth": 2, "enumerator": "3", "identifier": "h", "html_id": "h", "children": [t("Third")]},
+        {"type": "glossary", "children": [{"type": "definitionList", "children": [
+            {"type": "definitionTerm", "identifier": "term-x", "html_id": "term-x", "children": [t("X")]}]}]}]})
+    well_formed(out)
+    assert '<div class="proof-title">Theorem 2 (Bayes)</div>' in out
+    assert '<div class="proof-title">Exercise 1</div>' in out and "Solution to Exercise 1</div>" in out
+    assert '<span class="heading-number">3</span> Third' in out and 'class="glossary"' in out

@@ -204,7 +204,7 @@ def h_heading(node: Node, page: Page) -> str:
     depth = max(1, min(6, int(node.get("depth", 2))))
     hid = node.get("html_id") or node.get("identifier") or ""
     text = kids(node, page)
-    num = node.get("enumerator") if node.get("enumerated") else None
+    num = node.get("enumerator") if node.get("enumerated") is not False else None
     numtxt = f'<span class="heading-number">{esc(str(num))}</span> ' if num else ""
     if hid:
         page.headings.append((depth, hid, (f"{num} " if num else "") + plain_text(node)))
@@ -515,8 +515,19 @@ def h_iframe(node: Node, page: Page) -> str:
 
 
 def h_proof(node: Node, page: Page) -> str:
+    """proof / exercise / solution: a titled box, "Theorem 2 (title)", "Exercise 1"."""
     kind = node.get("kind") or node.get("type")
-    return f'<div{attr_id(node)} class="proof {esc(kind)}">{kids(node, page)}</div>'
+    ch = node.get("children") or []
+    titles = [c for c in ch if c.get("type") == "admonitionTitle"]
+    rest = [c for c in ch if c.get("type") != "admonitionTitle"]
+    title = render(titles[0].get("children"), page) if titles else ""
+    if node.get("type") != "solution":
+        label = esc(str(kind).replace("-", " ").capitalize())
+        if node.get("enumerator") and node.get("enumerated") is not False:
+            label += f" {esc(str(node['enumerator']))}"
+        title = f"{label} ({title})" if title else label
+    head = f'<div class="proof-title">{title}</div>' if title else ""
+    return f'<div{attr_id(node)} class="proof {esc(kind)}">{head}{render(rest, page)}</div>'
 
 
 def h_title_div(cls: str) -> Callable[[Node, Page], str]:
@@ -813,6 +824,7 @@ HANDLERS: dict[str, Callable[[Node, Page], str]] = {
     "solution": h_proof,
     "embed": h_embed,
     "include": lambda n, p: kids(n, p),
+    "glossary": lambda n, p: f'<div class="glossary">{kids(n, p)}</div>',
     "outputs": h_outputs,
     "output": h_output,
     "div": lambda n, p: f"<div{attr_id(n)}{classes(n.get('class'))}>{kids(n, p)}</div>",
