@@ -258,7 +258,11 @@ class SiteBuilder:
         self.copy_assets()
         (self.out / ".nojekyll").write_text("")
         (self.out / "404.html").write_text(
-            self.env.get_template("404.html").render(site_title=config.get("title") or "Book"), encoding="utf-8")
+            self.env.get_template("404.html").render(site_title=config.get("title") or "Book",
+                                                      # GitHub Pages serves 404.html at any depth
+                                                      base=(os.environ.get("BASE_URL") or "").rstrip("/") + "/"
+                                                      if os.environ.get("BASE_URL") else ""),
+            encoding="utf-8")
         report = {"pages": len(slugs), "assets": len(self.assets), "unknown_node_types": sorted(unknown),
                   "katex_css": katex, "warnings": self.warnings, "seconds": round(time.perf_counter() - t0, 2)}
         (self.out / "site-report.json").write_text(json.dumps(report, indent=1))
