@@ -113,13 +113,21 @@ class LocalBackend:
                                             top_p=top_p if sample else 1.0, seed=0)
 
 
-def pick_backend(config: AppConfig | None = None, profile: str | None = None) -> GeminiChat | LocalBackend:
-    """Gemini when a key is set, the local model otherwise."""
+def pick_backend(config: AppConfig | None = None, profile: str | None = None,
+                 local_model: str | None = None) -> GeminiChat | LocalBackend:
+    """Gemini when a key is set, the local model otherwise.
+
+    Args:
+        config: the app's settings (:meth:`AppConfig.from_env` when ``None``).
+        profile: the profile whose local chat model answers without a key.
+        local_model: a folder or Hub id to use instead (default: ``GENAI_APP_LOCAL_MODEL``).
+    """
     config = config or AppConfig.from_env(profile)
     gemini = GeminiConfig.from_env()
     if gemini.api_key:
         return GeminiChat(gemini, on_retry=lambda n, s, why: log.warning("retry %d in %.1f s (%s)", n, s, why))
-    return LocalBackend(profile, os.environ.get("GENAI_APP_LOCAL_MODEL") or None, config.local_max_new_tokens)
+    local_model = local_model or os.environ.get("GENAI_APP_LOCAL_MODEL") or None
+    return LocalBackend(profile, local_model, config.local_max_new_tokens)
 
 
 def _text_of(content: Any) -> str:
