@@ -29,8 +29,8 @@ from genai_lib.core import GenAIError, get_profile  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
-FOOTER = "\n\n---\n"  # separates the answer from the line that names the backend
-FOOTER_RE = re.compile(r"\n\n---\n.*\Z", re.S)
+FOOTER = "\n\n*Answered by "  # starts the line, under the answer, that names the backend
+FOOTER_RE = re.compile(r"\n\n\*Answered by .*\Z", re.S)
 
 
 @dataclass
@@ -191,7 +191,7 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         yield refusal
         return
     contents = to_contents(history, _text_of(message).strip(), config.max_history_chars)
-    signature = f"{FOOTER}*Answered by {backend.name}.*"
+    signature = f"{FOOTER}{backend.name}.*"
     answer = ""
     try:
         for piece in backend.stream(contents, system_prompt.strip() or None, float(temperature), float(top_p),
@@ -240,7 +240,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
                        "Set `GEMINI_API_KEY` to answer with Gemini instead."))
         gr.ChatInterface(
             respond, api_name="chat", fill_height=False,
-            chatbot=gr.Chatbot(height=380, label="Conversation"),
+            chatbot=gr.Chatbot(height=320, label="Conversation"),
             textbox=gr.Textbox(placeholder="Ask something...", elem_id="chat-input", submit_btn=True),
             additional_inputs=[
                 gr.Textbox(config.system_prompt, label="System prompt", lines=2),
@@ -249,7 +249,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
                 gr.Slider(16, config.max_output_tokens_limit, config.max_output_tokens, step=16,
                           label="Max output tokens"),
             ],
-            additional_inputs_accordion=gr.Accordion("Settings", open=False),
+            additional_inputs_accordion="Settings",
         )
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
     return demo

@@ -176,10 +176,10 @@ def test_bad_key_and_unknown_model(server):
 def test_chat_streams_and_names_the_backend(server):
     be, cfg = client(server), app.AppConfig()
     history = [{"role": "user", "content": "Hi"},
-               {"role": "assistant", "content": "Hello!" + app.FOOTER + "*Answered by Gemini (x).*"}]
+               {"role": "assistant", "content": "Hello!" + app.FOOTER + "Gemini (x).*"}]
     outs = list(app.chat("Tell me about GANs", history, "Be brief.", 0.2, 0.9, 100, backend=be, config=cfg))
     assert len(outs) > 2 and all(b.startswith(a.split(app.FOOTER)[0]) for a, b in zip(outs, outs[1:]))
-    assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + app.FOOTER + "*Answered by Gemini (gemini-2.5-flash).*"
+    assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + "\n\n*Answered by Gemini (gemini-2.5-flash).*"
     body = server.requests[-1].body
     assert body["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]},
                                 {"role": "model", "parts": [{"text": "Hello!"}]},  # the backend line is stripped
