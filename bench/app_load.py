@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,17 +56,22 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"the app did not answer at {url} within {timeout} s")
 
 
-def one_round(client, n: int, deadline: float) -> dict:
-    """Submit n chats at once; wait for all of them (or the deadline). Latency = submit -> final answer."""
+def one_round(clients: list, round_no: int, deadline: float) -> dict:
+    """Each client (one user with its own session) sends one chat, all at once; wait for all of them.
+
+    Latency = submit -> final answer. In round r (from 0) each user's conversation already holds r
+    exchanges, so the stand-in's answer must say "number 2r+1": a mix-up of sessions would show.
+    """
     starts, jobs = [], []
-    for i in range(n):
+    for i, client in enumerate(clients):
         starts.append(time.perf_counter())
         jobs.append(client.submit(f"Question {i}: what is a GAN?", "Be brief.", 0.7, 0.95, 128, api_name="/chat"))
-    latencies, errors = [], 0
-    for t0, job in zip(starts, jobs):
+    latencies, errors, mixups = [], 0, 0
+    for i, (t0, job) in enumerate(zip(starts, jobs)):
         try:
             answer = job.result(timeout=max(0.1, deadline - time.monotonic()))
             ok = "Stand-in answer" in answer and "Answered by Gemini" in answer
+            mixups += f"number {2 * round_no + 1} to: Question {i}:" not in answer
             errors += not ok
             if ok:
                 latencies.append(time.perf_counter() - t0)
@@ -73,7 +79,7 @@ def one_round(client, n: int, deadline: float) -> dict:
             errors += 1
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))] if latencies else None
-    return {"chats": n, "errors": errors, "median_s": round(statistics.median(latencies), 3) if latencies else None,
+    return {"chats": len(clients), "errors": errors, "history_mixups": mixups, "median_s": round(statistics.median(latencies), 3) if latencies else None,
             "p95_s": round(p95, 3) if p95 else None, "max_s": round(latencies[-1], 3) if latencies else None}
 
 
@@ -93,19 +99,22 @@ def run(chats: int = 50, rounds: int = 3, time_limit: float = 240.0, chunk_delay
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for(url, proc, timeout=min(120.0, time_limit))
-            client = Client(url, verbose=False)
-            client.predict("warm-up", "", 0.7, 0.95, 64, api_name="/chat")
+            with ThreadPoolExecutor(8) as pool:  # one client per simulated user, each with its own session
+                clients = list(pool.map(lambda _: Client(url, verbose=False), range(chats)))
+            clients[0].predict("warm-up", "", 0.7, 0.95, 64, api_name="/chat")
+            clients[0].reset_session()
             rss0 = rss_mb(proc.pid)
             results = []
             for r in range(rounds):
                 deadline = t_start + time_limit
-                res = one_round(client, chats, deadline)
+                res = one_round(clients, r, deadline)
                 res.update(round=r + 1, server_rss_mb=round(rss_mb(proc.pid), 1))
                 emit(json.dumps(res))
                 results.append(res)
                 if time.monotonic() > deadline:
                     break
-            client.close()
+            for client in clients:
+                client.close()
         finally:
             proc.terminate()
             try:
@@ -115,7 +124,7 @@ def run(chats: int = 50, rounds: int = 3, time_limit: float = 240.0, chunk_delay
                 _, err = proc.communicate()
     lat_med = [r["median_s"] for r in results if r["median_s"] is not None]
     summary = {"summary": True, "chats_per_round": chats, "rounds": len(results),
-               "errors": sum(r["errors"] for r in results),
+               "errors": sum(r["errors"] for r in results), "history_mixups": sum(r["history_mixups"] for r in results),
                "worst_round_median_s": max(lat_med) if lat_med else None,
                "worst_round_p95_s": max((r["p95_s"] for r in results if r["p95_s"]), default=None),
                "server_rss_mb_warm": round(rss0, 1), "server_rss_mb_end": results[-1]["server_rss_mb"],
@@ -128,7 +137,7 @@ def run(chats: int = 50, rounds: int = 3, time_limit: float = 240.0, chunk_delay
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--chats", type=int, default=50, help="concurrent chats per round")
+    ap.add_argument("--chats", type=int, default=50, help="concurrent users (one chat each per round)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds (memory is compared between them)")
     ap.add_argument("--time-limit", type=float, default=240.0, help="seconds for the whole run")
     ap.add_argument("--chunk-delay", type=float, default=0.05, help="stand-in seconds between streamed chunks")

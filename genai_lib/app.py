@@ -71,7 +71,7 @@ class AppConfig:
         env = os.environ
         host = env.get("GENAI_APP_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = int(env.get("GENAI_APP_PORT") or env.get("GRADIO_SERVER_PORT") or 7860)
-        return replace(PRESETS[get_profile(profile)], host=host, port=port, **overrides)
+        return replace(PRESETS[get_profile(profile)], **{"host": host, "port": port, **overrides})
 
 
 PRESETS: dict[str, AppConfig] = {
