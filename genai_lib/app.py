@@ -29,8 +29,9 @@ from genai_lib.core import GenAIError, get_profile  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
-FOOTER = "\n\n*Answered by "  # starts the line, under the answer, that names the backend
-FOOTER_RE = re.compile(r"\n\n\*Answered by .*\Z", re.S)
+log.addHandler(logging.NullHandler())
+NOTICE = "⚠️ "  # starts a refusal or an error, which is never sent back to the model as a turn
+FOOTER_RE = re.compile(r"\n\n\*(?:Answered by|Backend:) [^\n]*\Z")  # the line naming the backend
 
 
 @dataclass
@@ -147,11 +148,15 @@ def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int)
     The backend line is stripped from earlier answers, and the oldest turns are dropped until the
     whole conversation fits in ``max_chars``.
     """
-    turns = []
+    turns: list[dict[str, Any]] = []
     for msg in history:
+        role = "model" if msg.get("role") == "assistant" else "user"
         text = FOOTER_RE.sub("", _text_of(msg.get("content"))).strip()
+        text = "" if text.startswith(NOTICE) else text.split("\n\n" + NOTICE)[0].strip()  # keep partial answers
+        if not text and role == "model" and turns and turns[-1]["role"] == "user":
+            turns.pop()  # a failed exchange: forget the question too
         if text:
-            turns.append({"role": "model" if msg.get("role") == "assistant" else "user", "parts": [{"text": text}]})
+            turns.append({"role": role, "parts": [{"text": text}]})
     turns.append({"role": "user", "parts": [{"text": message}]})
     while len(turns) > 1 and sum(len(t["parts"][0]["text"]) for t in turns) > max_chars:
         turns.pop(0)
@@ -164,9 +169,9 @@ def check_message(message: Any, config: AppConfig) -> str | None:
     """A polite refusal for an empty or over-long message, or ``None`` when it is fine."""
     text = _text_of(message).strip()
     if not text:
-        return "Please type a message first: an empty message has nothing to answer."
+        return f"{NOTICE}Please type a message first: an empty message has nothing to answer."
     if len(text) > config.max_input_chars:
-        return (f"Your message is {len(text):,} characters long; the limit is {config.max_input_chars:,}. "
+        return (f"{NOTICE}Your message is {len(text):,} characters long; the limit is {config.max_input_chars:,}. "
                 "Please shorten it.")
     return None
 
@@ -191,26 +196,26 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         yield refusal
         return
     contents = to_contents(history, _text_of(message).strip(), config.max_history_chars)
-    signature = f"{FOOTER}{backend.name}.*"
+    signature = f"\n\n*Answered by {backend.name}.*"
     answer = ""
     try:
         for piece in backend.stream(contents, system_prompt.strip() or None, float(temperature), float(top_p),
                                     int(max_output_tokens)):
             answer += piece
             yield answer + signature
-    except GeminiError as exc:  # a known failure: keep what arrived, say what happened
-        answer = exc.partial or answer
-        yield (answer + "\n\n" if answer else "") + f"**{exc}**{signature}"
-        return
-    except GenAIError as exc:  # bad settings for the local model, for example
-        yield f"**{redact(str(exc))}**{signature}"
-        return
-    except Exception as exc:  # never show a traceback (or a key) to the user; log the type only
-        log.error("chat failed: %s", type(exc).__name__)
-        yield f"**Something went wrong ({type(exc).__name__}); please try again.**{signature}"
+    except Exception as exc:  # say what went wrong in one sentence, keeping what arrived; no traceback
+        if isinstance(exc, GeminiError):
+            answer, why = exc.partial or answer, str(exc)
+        elif isinstance(exc, GenAIError):  # bad settings for the local model, for example
+            why = redact(str(exc))
+        else:  # unexpected: log only the type (a message could hold a secret)
+            log.error("chat failed: %s", type(exc).__name__)
+            why = f"Something went wrong ({type(exc).__name__}); please try again."
+        label = signature if answer else f"\n\n*Backend: {backend.name}.*"
+        yield (answer + "\n\n" if answer else "") + f"{NOTICE}**{why}**{label}"
         return
     if not answer.strip():
-        yield f"*(The model returned an empty answer; try again or raise the max output tokens.)*{signature}"
+        yield f"{NOTICE}*The model returned an empty answer; try again or raise the max output tokens.*{signature}"
 # --8<-- [end:chat]
 
 

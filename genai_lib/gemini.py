@@ -32,6 +32,7 @@ from typing import Any
 from genai_lib.core import GenAIError
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # a library logs only where the application asks it to
 
 #: Gemini 2.0 Flash was shut down on 2026-06-01; pick a current model from Google's models page.
 DEFAULT_MODEL = "gemini-2.5-flash"

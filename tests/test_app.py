@@ -149,7 +149,10 @@ def test_cut_stream_in_the_app_shows_partial_text_and_the_notice(server):
     server.fail("cut", after=2)
     out = list(app.chat("Tell me about GANs", [], "", 0.7, 0.95, 64, backend=client(server), config=app.AppConfig()))
     final = out[-1]
-    assert final.startswith("Stand-in answer number ") and "The answer was cut" in final
+    assert final.startswith("Stand-in answer number ") and "\n\n⚠️ **The answer was cut" in final
+    history = [{"role": "user", "content": "Tell me about GANs"}, {"role": "assistant", "content": final}]
+    partial = app.to_contents(history, "go on", 1000)[1]["parts"][0]["text"]  # the partial answer is kept
+    assert final.startswith(partial) and "cut" not in partial
     assert "Answered by Gemini (gemini-2.5-flash)" in final
 
 
@@ -165,8 +168,8 @@ def test_safety_stops(server, fault, kind, words):
 
 
 def test_bad_key_and_unknown_model(server):
-    err = failure(client(server, api_key="AIzaWrongKeyWrongKeyWrongKeyWrongKey123").stream(USER))
-    assert err.kind == "bad_key" and "GEMINI_API_KEY" in str(err) and "Wrong" not in str(err)
+    err = failure(client(server, api_key="wrong-key-for-the-stand-in").stream(USER))
+    assert err.kind == "bad_key" and "GEMINI_API_KEY" in str(err) and "wrong-key" not in str(err)
     err = failure(client(server, model="gemini-2.0-flash").stream(USER))
     assert err.kind == "unknown_model" and "'gemini-2.0-flash'" in str(err) and "GEMINI_MODEL" in str(err)
     assert len(server.requests) == 2  # neither is retried
@@ -176,9 +179,13 @@ def test_bad_key_and_unknown_model(server):
 def test_chat_streams_and_names_the_backend(server):
     be, cfg = client(server), app.AppConfig()
     history = [{"role": "user", "content": "Hi"},
-               {"role": "assistant", "content": "Hello!" + app.FOOTER + "Gemini (x).*"}]
+               {"role": "assistant", "content": "Hello!\n\n*Answered by Gemini (x).*"},
+               {"role": "user", "content": "Are you there?"},  # a failed exchange: dropped
+               {"role": "assistant", "content": "⚠️ **Could not reach Gemini.**\n\n*Backend: Gemini (x).*"},
+               {"role": "user", "content": ""},  # a refused empty message: dropped
+               {"role": "assistant", "content": "⚠️ Please type a message first."}]
     outs = list(app.chat("Tell me about GANs", history, "Be brief.", 0.2, 0.9, 100, backend=be, config=cfg))
-    assert len(outs) > 2 and all(b.startswith(a.split(app.FOOTER)[0]) for a, b in zip(outs, outs[1:]))
+    assert len(outs) > 2 and all(b.startswith(a.split("\n\n*Answered")[0]) for a, b in zip(outs, outs[1:]))
     assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + "\n\n*Answered by Gemini (gemini-2.5-flash).*"
     body = server.requests[-1].body
     assert body["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]},
@@ -271,3 +278,10 @@ def test_space_folder_is_ready_to_push():
     assert "google-genai" in reqs and "genai_lib" in reqs
     ns = runpy.run_path(str(space / "app.py"), run_name="space_app")  # builds the demo, does not launch
     assert type(ns["demo"]).__name__ == "Blocks"
+
+
+def test_a_failure_without_text_names_the_backend_but_does_not_claim_an_answer(server):
+    out = list(app.chat("hi", [], "", 0.7, 0.95, 64, backend=client(server, model="gemini-1.0-pro"),
+                        config=app.AppConfig()))
+    assert len(out) == 1 and out[0].startswith(app.NOTICE + "**The model 'gemini-1.0-pro' is not available")
+    assert out[0].endswith("\n\n*Backend: Gemini (gemini-1.0-pro).*") and "Answered by" not in out[0]
