@@ -22,7 +22,8 @@ PATTERNS = {
     "private key": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----"),
 }
 # The tests' own fake keys (shaped like real ones on purpose); nothing else is allowed.
-ALLOWED = {"AIzaStandInTestKey_0123456789abcdefghij", "AIzaSyLEAKCHECK_abcdefghijklmnopqrstu12"}
+ALLOWED = {"AIzaStandInTestKey_0123456789abcdefghij", "AIzaSyLEAKCHECK_abcdefghijklmnopqrstu12",
+           "AIzaSyNOTEBOOKLEAKCHECK_0123456789abcde"}
 SKIP_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".woff", ".woff2", ".ttf", ".wav", ".mp3",
                  ".pdf", ".docx", ".zip", ".gz", ".safetensors", ".bin", ".onnx", ".gguf", ".pt", ".npy"}
 MAX_BYTES = 50 * 2**20
@@ -66,3 +67,32 @@ def test_no_secrets_in_the_build():
         pytest.skip("no _build folder: run `make book` first")
     files = [p for p in build.rglob("*") if p.is_file()]
     assert files and not find_secrets(files)
+
+
+def test_the_notebook_with_a_key_answers_with_gemini_and_never_shows_the_key(monkeypatch, tmp_path):
+    """Execute notebooks/app.ipynb as the `hub` build would, with a key, against the local stand-in."""
+    import json
+    import sys
+
+    import nbclient
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gemini_standin import StandIn
+
+    secret = "AIzaSyNOTEBOOKLEAKCHECK_0123456789abcde"
+    with StandIn(key=secret) as server:
+        monkeypatch.setenv("GEMINI_API_KEY", secret)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        monkeypatch.setenv("MPLBACKEND", "Agg")
+        nb = nbformat.read(ROOT / "notebooks" / "app.ipynb", as_version=4)
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+        requests = list(server.requests)
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert secret not in outputs and "AIzaSyNOTEB" not in outputs
+    assert "Answered by Gemini (gemini-2.5-flash)" in outputs and "Stand-in answer" in outputs
+    assert "finish reason:" in outputs  # the direct SDK call ran too
+    assert requests and all(r.headers["x-goog-api-key"] == secret for r in requests)
+    assert {r.path.rsplit(":", 1)[1] for r in requests} == {"streamGenerateContent", "generateContent"}
