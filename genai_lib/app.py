@@ -7,7 +7,7 @@ Two backends answer, and the UI always says which one did:
 * the **local model** of the profile (SmolLM2-135M-Instruct in ``offline``) otherwise, so a reader
   without a key can run everything.
 
-Settings come from environment variables: ``GEMINI_MODEL`` (default ``gemini-2.5-flash``),
+Settings come from environment variables: ``GEMINI_MODEL`` (default ``gemini-3.5-flash``),
 ``GENAI_APP_HOST`` / ``GENAI_APP_PORT`` (or Gradio's ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``,
 which Hugging Face Spaces sets; default ``127.0.0.1:7860``), ``GENAI_APP_LOCAL_MODEL`` (a folder or Hub
 id for the local backend). Run it with ``python -m genai_lib.app``.

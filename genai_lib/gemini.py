@@ -34,8 +34,9 @@ from genai_lib.core import GenAIError
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # a library logs only where the application asks it to
 
-#: Gemini 2.0 Flash was shut down on 2026-06-01; pick a current model from Google's models page.
-DEFAULT_MODEL = "gemini-2.5-flash"
+#: A current, generally available Flash model (November 2026). Gemini 2.0 Flash was shut down on
+#: 2026-06-01 and 2.5 Flash is deprecated; check Google's deprecations page and set GEMINI_MODEL.
+DEFAULT_MODEL = "gemini-3.5-flash"
 RETRYABLE_STATUS = (429, 500, 503)
 KEY_PATTERN = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 
@@ -60,7 +61,7 @@ class GeminiConfig:
     """How to reach Gemini and how hard to try.
 
     Attributes:
-        model: the model name (``GEMINI_MODEL``); Gemini 2.0 Flash is retired, 2.5 Flash is current.
+        model: the model name (``GEMINI_MODEL``); pick one that Google's deprecations page does not retire.
         api_key: the key (``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``); never printed, see ``__repr__``.
         base_url: another endpoint (a proxy, or the test stand-in); ``None`` = Google's.
         total_timeout_s: the most one answer may take, all retries included.

@@ -74,7 +74,7 @@ class StandIn:
     """
 
     key: str = FAKE_KEY
-    models: tuple[str, ...] = ("gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro")
+    models: tuple[str, ...] = ("gemini-3.5-flash", "gemini-3.5-flash-lite", "gemini-flash-latest")
     words_per_chunk: int = 3
     chunk_delay: float = 0.0
     requests: list[Recorded] = field(default_factory=list)

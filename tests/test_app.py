@@ -49,7 +49,7 @@ def test_sdk_sends_the_real_rest_request(server):
     pieces = list(client(server).stream(USER, system="Be brief.", temperature=0.3, top_p=0.8, max_output_tokens=77))
     assert len(pieces) > 2 and "".join(pieces) == FULL  # streamed in several chunks, nothing lost
     (req,) = server.requests
-    assert req.path == "/v1/models/gemini-2.5-flash:streamGenerateContent"
+    assert req.path == "/v1/models/gemini-3.5-flash:streamGenerateContent"
     assert req.query == {"alt": ["sse"]}
     assert req.headers["x-goog-api-key"] == FAKE_KEY
     assert req.body["contents"] == USER
@@ -58,15 +58,15 @@ def test_sdk_sends_the_real_rest_request(server):
 
 
 def test_model_is_a_setting(server, monkeypatch):
-    monkeypatch.setenv("GEMINI_MODEL", "gemini-2.5-flash-lite")
+    monkeypatch.setenv("GEMINI_MODEL", "gemini-3.5-flash-lite")
     monkeypatch.setenv("GEMINI_API_KEY", server.key)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
     cfg = GeminiConfig.from_env()
-    assert cfg.model == "gemini-2.5-flash-lite" and cfg.api_key == server.key
+    assert cfg.model == "gemini-3.5-flash-lite" and cfg.api_key == server.key
     list(GeminiChat(cfg).stream(USER))
-    assert server.requests[-1].path == "/v1/models/gemini-2.5-flash-lite:streamGenerateContent"
+    assert server.requests[-1].path == "/v1/models/gemini-3.5-flash-lite:streamGenerateContent"
     monkeypatch.delenv("GEMINI_MODEL")
-    assert GeminiConfig.from_env().model == gemini.DEFAULT_MODEL != "gemini-2.0-flash"
+    assert GeminiConfig.from_env().model == gemini.DEFAULT_MODEL not in ("gemini-2.0-flash", "gemini-2.5-flash")
 
 
 # ----------------------------------------------------------------------------- retries
@@ -153,7 +153,7 @@ def test_cut_stream_in_the_app_shows_partial_text_and_the_notice(server):
     history = [{"role": "user", "content": "Tell me about GANs"}, {"role": "assistant", "content": final}]
     partial = app.to_contents(history, "go on", 1000)[1]["parts"][0]["text"]  # the partial answer is kept
     assert final.startswith(partial) and "cut" not in partial
-    assert "Answered by Gemini (gemini-2.5-flash)" in final
+    assert "Answered by Gemini (gemini-3.5-flash)" in final
 
 
 @pytest.mark.parametrize("fault, kind, words", [
@@ -186,7 +186,7 @@ def test_chat_streams_and_names_the_backend(server):
                {"role": "assistant", "content": "⚠️ Please type a message first."}]
     outs = list(app.chat("Tell me about GANs", history, "Be brief.", 0.2, 0.9, 100, backend=be, config=cfg))
     assert len(outs) > 2 and all(b.startswith(a.split("\n\n*Answered")[0]) for a, b in zip(outs, outs[1:]))
-    assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + "\n\n*Answered by Gemini (gemini-2.5-flash).*"
+    assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + "\n\n*Answered by Gemini (gemini-3.5-flash).*"
     body = server.requests[-1].body
     assert body["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]},
                                 {"role": "model", "parts": [{"text": "Hello!"}]},  # the backend line is stripped

@@ -92,7 +92,7 @@ def test_the_notebook_with_a_key_answers_with_gemini_and_never_shows_the_key(mon
         requests = list(server.requests)
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert secret not in outputs and "AIzaSyNOTEB" not in outputs
-    assert "Answered by Gemini (gemini-2.5-flash)" in outputs and "Stand-in answer" in outputs
+    assert "Answered by Gemini (gemini-3.5-flash)" in outputs and "Stand-in answer" in outputs
     assert "finish reason:" in outputs  # the direct SDK call ran too
     assert requests and all(r.headers["x-goog-api-key"] == secret for r in requests)
     assert {r.path.rsplit(":", 1)[1] for r in requests} == {"streamGenerateContent", "generateContent"}

@@ -67,7 +67,7 @@ def gclient(live):
 def test_gradio_client_chat_reaches_gemini_with_the_ui_settings(live, gclient):
     server, _, _ = live
     answer = gclient.predict("What is a VAE?", *SETTINGS, api_name="/chat")
-    assert answer == "Stand-in answer number 1 to: What is a VAE?\n\n*Answered by Gemini (gemini-2.5-flash).*"
+    assert answer == "Stand-in answer number 1 to: What is a VAE?\n\n*Answered by Gemini (gemini-3.5-flash).*"
     answer = gclient.predict("And a GAN?", *SETTINGS, api_name="/chat")  # the session keeps the history
     assert answer.startswith("Stand-in answer number 3 to: And a GAN?")
     assert [c["role"] for c in server.requests[-1].body["contents"]] == ["user", "model", "user"]
@@ -92,7 +92,7 @@ def test_faults_through_the_running_app(live, gclient, fault, expected):
     server, _, _ = live
     server.fail(fault, after=2)
     answer = gclient.predict("Tell me something", *SETTINGS, api_name="/chat")
-    assert expected in answer and "Traceback" not in answer and answer.endswith("(gemini-2.5-flash).*")
+    assert expected in answer and "Traceback" not in answer and answer.endswith("(gemini-3.5-flash).*")
 
 
 def test_retry_after_through_the_running_app(live, gclient):
@@ -203,7 +203,7 @@ def test_browser_shows_the_streamed_answer_and_the_backend(live):
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
     assert seen and "Stand-in answer number 1 to: What is a GAN?" in seen[-1]
-    assert "Answered by Gemini (gemini-2.5-flash)." in seen[-1] and "Backend: Gemini (gemini-2.5-flash)" in header
+    assert "Answered by Gemini (gemini-3.5-flash)." in seen[-1] and "Backend: Gemini (gemini-3.5-flash)" in header
     assert len([s for s in seen if "What is a GAN?" not in s]) >= 1  # partial answers were on screen first
     assert server.requests[-1].body["contents"][-1]["parts"][0]["text"] == "What is a GAN?"
 
