@@ -30,7 +30,7 @@ from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # no
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
-NOTICE = "⚠️ "  # starts a refusal or an error, which is never sent back to the model as a turn
+NOTICE = "⚠ "  # starts a refusal or an error, which is never sent back to the model as a turn
 FOOTER_RE = re.compile(r"\n\n\*(?:Answered by|Backend:) [^\n]*\Z")  # the line naming the backend
 
 
@@ -176,7 +176,7 @@ def check_message(message: Any, config: AppConfig) -> str | None:
     return None
 
 
-# --8<-- [start:chat]
+# BEGIN-CHAT
 def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temperature: float, top_p: float,
          max_output_tokens: int, *, backend: GeminiChat | LocalBackend, config: AppConfig) -> Iterator[str]:
     """The function behind the chat box: yields the answer so far, each time a piece arrives.
@@ -216,10 +216,10 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         return
     if not answer.strip():
         yield f"{NOTICE}*The model returned an empty answer; try again or raise the max output tokens.*{signature}"
-# --8<-- [end:chat]
+# END-CHAT
 
 
-# --8<-- [start:build_ui]
+# BEGIN-BUILD-UI
 def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig | None = None):
     """The Gradio app: a chat box with the model's controls, and a queue that bounds concurrency.
 
@@ -258,7 +258,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
         )
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
     return demo
-# --8<-- [end:build_ui]
+# END-BUILD-UI
 
 
 def launch(demo, config: AppConfig | None = None, **kwargs: Any):

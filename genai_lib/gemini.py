@@ -196,7 +196,7 @@ class GeminiChat:
                                          http_options=t.HttpOptions(timeout=max(1, int(timeout_s * 1000))))
         return self._client.models.generate_content_stream(model=self.config.model, contents=contents, config=config)
 
-    # --8<-- [start:stream]
+    # BEGIN-GEMINI-STREAM
     def stream(self, contents: list[dict[str, Any]], system: str | None = None, temperature: float = 0.7,
                top_p: float = 0.95, max_output_tokens: int = 512) -> Iterator[str]:
         """Yield the answer's text piece by piece.
@@ -263,4 +263,4 @@ class GeminiChat:
                 if self.on_retry:
                     self.on_retry(attempt, delay, reason)
                 time.sleep(delay)
-    # --8<-- [end:stream]
+    # END-GEMINI-STREAM

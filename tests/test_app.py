@@ -149,7 +149,7 @@ def test_cut_stream_in_the_app_shows_partial_text_and_the_notice(server):
     server.fail("cut", after=2)
     out = list(app.chat("Tell me about GANs", [], "", 0.7, 0.95, 64, backend=client(server), config=app.AppConfig()))
     final = out[-1]
-    assert final.startswith("Stand-in answer number ") and "\n\n⚠️ **The answer was cut" in final
+    assert final.startswith("Stand-in answer number ") and "\n\n⚠ **The answer was cut" in final
     history = [{"role": "user", "content": "Tell me about GANs"}, {"role": "assistant", "content": final}]
     partial = app.to_contents(history, "go on", 1000)[1]["parts"][0]["text"]  # the partial answer is kept
     assert final.startswith(partial) and "cut" not in partial
@@ -181,9 +181,9 @@ def test_chat_streams_and_names_the_backend(server):
     history = [{"role": "user", "content": "Hi"},
                {"role": "assistant", "content": "Hello!\n\n*Answered by Gemini (x).*"},
                {"role": "user", "content": "Are you there?"},  # a failed exchange: dropped
-               {"role": "assistant", "content": "⚠️ **Could not reach Gemini.**\n\n*Backend: Gemini (x).*"},
+               {"role": "assistant", "content": "⚠ **Could not reach Gemini.**\n\n*Backend: Gemini (x).*"},
                {"role": "user", "content": ""},  # a refused empty message: dropped
-               {"role": "assistant", "content": "⚠️ Please type a message first."}]
+               {"role": "assistant", "content": "⚠ Please type a message first."}]
     outs = list(app.chat("Tell me about GANs", history, "Be brief.", 0.2, 0.9, 100, backend=be, config=cfg))
     assert len(outs) > 2 and all(b.startswith(a.split("\n\n*Answered")[0]) for a, b in zip(outs, outs[1:]))
     assert outs[-1] == "Stand-in answer number 3 to: Tell me about GANs" + "\n\n*Answered by Gemini (gemini-3.5-flash).*"
