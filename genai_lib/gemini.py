@@ -47,7 +47,7 @@ class GeminiError(GenAIError):
     Attributes:
         partial: the text that had arrived before the failure ('' if none).
         kind: a short machine-readable label (``bad_key``, ``unknown_model``, ``safety``, ``cut``,
-            ``rate_limited``, ``unavailable``, ``unreachable``, ``timeout``, ``refused``).
+            ``max_tokens``, ``rate_limited``, ``unavailable``, ``unreachable``, ``timeout``, ``refused``).
     """
 
     def __init__(self, message: str, kind: str, partial: str = "") -> None:
@@ -231,6 +231,9 @@ class GeminiChat:
                         raise TimeoutError
                 if finish in ("SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"):
                     raise GeminiError(f"Gemini stopped the answer: it was flagged ({finish}).", "safety", received)
+                if finish == "MAX_TOKENS":  # thinking models spend part of this budget before they write
+                    raise GeminiError("The answer stopped at the max output tokens limit; raise it for a longer "
+                                      "answer.", "max_tokens", received)
                 if finish is None:  # a clean end without a finish reason: something in between cut it
                     raise GeminiError("The answer was cut: the stream ended early.", "cut", received)
                 return

@@ -18,7 +18,7 @@ Faults are queued with :meth:`StandIn.fail` and consumed one per request, in ord
         client = genai.Client(api_key=server.key, http_options=types.HttpOptions(base_url=server.url))
 
 Fault kinds: ``"429"``, ``"500"``, ``"503"``, ``"drop"`` (close without answering), ``"cut"``
-(stream ``after`` chunks then close), ``"safety"`` (finishReason SAFETY after ``after`` chunks),
+(stream ``after`` chunks then close), ``"safety"`` / ``"max_tokens"`` (that finishReason after ``after`` chunks),
 ``"blocked"`` (promptFeedback.blockReason SAFETY, no candidates), ``"slow"`` (sleep ``delay`` s first).
 Every request is recorded in :attr:`StandIn.requests` (method, path, query, headers, body).
 """
@@ -199,13 +199,13 @@ class StandIn:
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         for i, piece in enumerate(pieces):
-            if fault and fault.kind in ("cut", "safety") and i == fault.after:
+            if fault and fault.kind in ("cut", "safety", "max_tokens") and i == fault.after:
                 if fault.kind == "cut":  # close mid-body: no terminating zero-length chunk
                     h.wfile.flush()
                     h.close_connection = True
                     h.connection.shutdown(2)
                     return
-                self._event(h, self._chunk(model, None, "SAFETY", i))
+                self._event(h, self._chunk(model, None, fault.kind.upper(), i))
                 break
             last = i == len(pieces) - 1
             self._event(h, self._chunk(model, piece, "STOP" if last else None, i + 1))

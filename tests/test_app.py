@@ -159,11 +159,13 @@ def test_cut_stream_in_the_app_shows_partial_text_and_the_notice(server):
 @pytest.mark.parametrize("fault, kind, words", [
     ("safety", "safety", "flagged (SAFETY)"),
     ("blocked", "safety", "blocked this prompt (SAFETY)"),
+    ("max_tokens", "max_tokens", "max output tokens limit"),
 ])
-def test_safety_stops(server, fault, kind, words):
+def test_unfinished_answers_say_why(server, fault, kind, words):
     server.fail(fault, after=2)
     err = failure(client(server).stream(USER))
     assert err.kind == kind and words in str(err)
+    assert err.partial == ("" if fault == "blocked" else "Stand-in answer number 1 to: Tell ")
     assert len(server.requests) == 1
 
 
@@ -242,7 +244,7 @@ def test_the_key_never_appears_in_logs_errors_or_messages(server, caplog, capsys
     seen += list(app.chat("hello", [], "", 0.7, 0.95, 64, backend=bad, config=cfg))
     server.key = secret  # now the secret is the right key: exercise every other path with it
     good = client(server, api_key=secret, max_attempts=2)
-    for fault in ("429", "500", "503", "drop", "cut", "safety", "blocked"):
+    for fault in ("429", "500", "503", "drop", "cut", "safety", "max_tokens", "blocked"):
         server.fail(fault)
         server.fail(fault)
         seen += list(app.chat("hello", [], "", 0.7, 0.95, 64, backend=good, config=cfg))
