@@ -514,9 +514,13 @@ class Question:
 
 
 def keyword_match(reply: str, answers: Sequence[str]) -> bool:
-    """True when ``reply`` contains any accepted answer (case and spacing ignored, digit commas dropped)."""
+    """True when ``reply`` contains any accepted answer as whole words ("100" is not found in "1000").
+
+    Case and spacing are ignored and commas inside numbers dropped ("1,000" matches "1000").
+    """
     norm = lambda s: re.sub(r"\s+", " ", re.sub(r"(?<=\d),(?=\d)", "", s.lower())).strip()  # noqa: E731
-    return any(norm(a) in norm(reply) for a in answers)
+    text = norm(reply)
+    return any(re.search(rf"(?<![\w-]){re.escape(norm(a))}(?![\w-])", text) for a in answers if norm(a))
 
 
 def recall_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]], k: int) -> float:

@@ -129,6 +129,9 @@ def test_recall_at_k_hand_computed():
         rag.recall_at_k(ranked, relevant[:2], 1)
     assert rag.keyword_match("It has 1,000 characters.", ["1000"])
     assert not rag.keyword_match("It has 100 characters.", ["1000", "thousand"])
+    assert not rag.keyword_match("It has 1000 characters.", ["100"])
+    assert rag.keyword_match("Stored as NF4 (NormalFloat).", ["normalfloat", "nf4"])
+    assert not rag.keyword_match("A human wrote it.", ["hu"])
 
 
 # ----------------------------------------------------------------------------- the persisted index
