@@ -13,6 +13,7 @@ with the unbiased pass@k of Chen et al. (2021)::
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class CodeTask:
         entry_point: the function's name.
         prompt: signature and docstring; the model continues it with the body.
         tests: a ``check(candidate)`` function of asserts, hidden from the model.
-        solution: a reference body, so the tests themselves can be checked.
+        solution: a reference body (``prompt + solution`` is a correct function), so the tests can be checked.
     """
 
     entry_point: str
@@ -170,26 +171,62 @@ def truncate(completion: str) -> str:
     return completion[:cut]
 
 
-def program(task: CodeTask, body: str) -> str:
-    """The program the sandbox runs: the prompt, the body, the hidden tests and the call of ``check``."""
-    return f"{task.prompt}{body}\n\n{task.tests}\ncheck({task.entry_point})\n"
+CHAT_INSTRUCTION = ("Complete the Python function below. Reply with the whole function in one ```python "
+                    "code block, without examples or tests.")
 
 
-def check(task: CodeTask, body: str, config: sandbox.SandboxConfig | None = None) -> sandbox.SandboxResult:
-    """Run ``body`` as the task's function against its hidden tests, in the sandbox."""
-    return sandbox.run(program(task, body), config)
+def extract_code(reply: str, entry_point: str) -> str:
+    """The function an instruction-tuned model wrote in its reply.
+
+    Takes the first fenced code block (or the whole reply), keeps the import lines before the
+    function, and cuts the function where its body ends (see :func:`truncate`), dropping example calls.
+    """
+    m = re.search(r"```(?:python|py)?[^\n]*\n(.*?)(?:```|$)", reply, re.S)
+    code = m.group(1) if m else reply
+    i = code.find(f"def {entry_point}(")
+    if i < 0:
+        return code
+    imports = "".join(ln + "\n" for ln in code[:i].splitlines() if ln.startswith(("import ", "from ")))
+    rest = code[i:]
+    nl = rest.find("\n")
+    return rest + "\n" if nl < 0 else imports + rest[:nl + 1] + truncate(rest[nl + 1:])
+
+
+def program(task: CodeTask, solution: str) -> str:
+    """The program the sandbox runs: the solution, the hidden tests and the call of ``check``."""
+    return f"{solution}\n\n{task.tests}\ncheck({task.entry_point})\n"
+
+
+def check(task: CodeTask, solution: str, config: sandbox.SandboxConfig | None = None) -> sandbox.SandboxResult:
+    """Run ``solution`` (the source of the whole function) against the task's hidden tests, in the sandbox."""
+    return sandbox.run(program(task, solution), config)
+
+
+def uses_chat(lm: LanguageModel) -> bool:
+    """Whether to ask ``lm`` through its chat template (instruction-tuned) or by plain completion (base model)."""
+    return bool(getattr(lm.tokenizer, "chat_template", None))
 
 
 def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: GenerationConfig, n: int = 1,
              batch_size: int = 16, progress: bool = False) -> list[list[str]]:
-    """Ask the model for ``n`` bodies per task (raw continuation of the prompt, truncated at a stop sequence).
+    """Ask the model for ``n`` solutions per task.
+
+    A base model (CodeGen) continues the prompt, and the body is cut at the next top-level block, as in
+    the HumanEval evaluation. An instruction-tuned model (SmolLM2) is asked in a chat message, and the
+    function is taken out of its reply (:func:`extract_code`).
 
     Returns:
-        One list of ``n`` completions per task.
+        One list of ``n`` solutions (the whole function's source) per task.
     """
-    prompts = [t.prompt for t in tasks for _ in range(n)]
-    outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
-    return [[truncate(o) for o in outs[i * n:(i + 1) * n]] for i in range(len(tasks))]
+    if uses_chat(lm):
+        msgs = [f"{CHAT_INSTRUCTION}\n\n```python\n{t.prompt}```" for t in tasks for _ in range(n)]
+        outs = lm.chat_batch(msgs, generation, batch_size=batch_size, progress=progress)
+        sols = [extract_code(o, tasks[i // n].entry_point) for i, o in enumerate(outs)]
+    else:
+        prompts = [t.prompt for t in tasks for _ in range(n)]
+        outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
+        sols = [tasks[i // n].prompt + truncate(o) for i, o in enumerate(outs)]
+    return [sols[i * n:(i + 1) * n] for i in range(len(tasks))]
 
 
 @dataclass
@@ -230,12 +267,12 @@ def evaluate(lm: LanguageModel, tasks: Sequence[CodeTask] = TASKS, config: Codeg
     gen = (GenerationConfig(max_new_tokens=cfg.max_new_tokens) if greedy else
            GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
                             top_p=cfg.top_p, seed=cfg.seed))
-    bodies = complete(lm, tasks, gen, n, cfg.batch_size, progress)
-    results = {t.entry_point: [check(t, b, cfg.sandbox) for b in bs] for t, bs in zip(tasks, bodies)}
+    solutions = complete(lm, tasks, gen, n, cfg.batch_size, progress)
+    results = {t.entry_point: [check(t, b, cfg.sandbox) for b in bs] for t, bs in zip(tasks, solutions)}
     ks = (1,) if greedy else cfg.ks
     pass_at = {k: float(np.mean([pass_at_k(n, sum(r.passed for r in rs), k) for rs in results.values()]))
                for k in ks}
-    return CodegenReport({t.entry_point: bs for t, bs in zip(tasks, bodies)}, results, pass_at)
+    return CodegenReport({t.entry_point: bs for t, bs in zip(tasks, solutions)}, results, pass_at)
 
 
 def pass_at_k_curve(report: CodegenReport, n: int | None = None) -> dict[int, float]:

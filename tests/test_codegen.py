@@ -56,9 +56,9 @@ def test_every_task_has_tests_its_reference_passes_and_a_wrong_body_fails():
     assert 15 <= len(TASKS) <= 20 and len({t.entry_point for t in TASKS}) == len(TASKS)
     for task in TASKS:
         assert task.prompt.startswith(f"def {task.entry_point}(") and '"""' in task.prompt
-        good = codegen.check(task, task.solution)
+        good = codegen.check(task, task.prompt + task.solution)
         assert good.status == "passed", (task.entry_point, good)
-        bad = codegen.check(task, "    return None\n")
+        bad = codegen.check(task, task.prompt + "    return None\n")
         assert bad.status == "failed", (task.entry_point, bad)
 
 
@@ -70,9 +70,19 @@ def test_truncate_stops_at_the_next_top_level_block():
     assert codegen.truncate("    return 1") == "    return 1"
 
 
+def test_extract_code_from_a_chat_reply():
+    reply = ("Here it is:\n```python\nimport math\n\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n\n"
+             "print(add(1, 2))\n```\nThis function adds.")
+    assert codegen.extract_code(reply, "add") == "import math\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n"
+    assert codegen.check(codegen.TASKS[0], codegen.extract_code(reply, "add")).passed
+    assert codegen.extract_code("def add(a, b): return a + b", "add") == "def add(a, b): return a + b\n"
+    unfinished = "```python\ndef add(a, b):\n    return a + b"  # cut by the token budget inside the block
+    assert codegen.extract_code(unfinished, "add") == "def add(a, b):\n    return a + b"
+
+
 def test_a_dangerous_body_is_contained_in_check():
     add = TASKS[0]
-    r = codegen.check(add, "    import os\n    os.system('echo pwned')\n    return a + b\n")
+    r = codegen.check(add, add.prompt + "    import os\n    os.system('echo pwned')\n    return a + b\n")
     assert r.status == "forbidden" and "pwned" not in r.stdout
 
 
