@@ -6,7 +6,7 @@ most accidents on its own:
 
 1. **a separate process**: ``python -I -B`` (isolated mode: no environment variables, no user site,
    no writing of bytecode) in a new session, killed with its whole process group at the wall-time limit;
-2. **kernel resource limits** set before it starts: address space (``RLIMIT_AS``), CPU seconds
+2. **kernel resource limits**, set before the program starts: address space (``RLIMIT_AS``), CPU seconds
    (``RLIMIT_CPU``), file size (``RLIMIT_FSIZE``), open files, no core dumps, and no new processes
    (``RLIMIT_NPROC`` = 0; the kernel ignores it for root, which is one reason for layer 4);
 3. **an audit hook** (PEP 578) installed before the program runs, which refuses sockets, fork/exec/
@@ -96,9 +96,11 @@ class SandboxResult:
 # installs the audit hook, runs the source, and reports on stdout in a line that starts with the nonce,
 # so a program that exits early (or prints a fake verdict) cannot claim success.
 _BOOT = r'''
-import json, os, sys
+import json, os, resource, sys
 def _main():
     cfg = json.loads(sys.stdin.read())
+    for name, (soft, hard) in cfg["limits"].items():  # set before any generated code runs
+        resource.setrlimit(getattr(resource, name), (soft, hard))
     nonce, root = cfg["nonce"], os.path.realpath(cfg["workdir"])
     sys.stdin = open(os.devnull)
     seen = []
@@ -211,18 +213,12 @@ def layers(config: SandboxConfig | None = None) -> tuple[str, ...]:
     return ("process", "rlimits", *(("audit-hook",) if cfg.audit_hook else ()), *extra)
 
 
-def _limits(cfg: SandboxConfig, nobody_by_preexec: bool):
-    def apply() -> None:  # runs in the child, between fork and exec
-        mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cfg.memory_mb * mb, cfg.memory_mb * mb))
-        resource.setrlimit(resource.RLIMIT_CPU, (cfg.cpu_s, cfg.cpu_s + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (cfg.file_size_mb * mb, cfg.file_size_mb * mb))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-        if nobody_by_preexec:
-            _drop_to_nobody()
-    return apply
+def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
+    """The kernel limits the sandboxed process sets on itself before it runs the program."""
+    mb = 1024 * 1024
+    return {"RLIMIT_AS": (cfg.memory_mb * mb, cfg.memory_mb * mb), "RLIMIT_CPU": (cfg.cpu_s, cfg.cpu_s + 1),
+            "RLIMIT_FSIZE": (cfg.file_size_mb * mb, cfg.file_size_mb * mb), "RLIMIT_NOFILE": (64, 64),
+            "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (0, 0)}
 
 
 def run(source: str, config: SandboxConfig | None = None) -> SandboxResult:
@@ -253,11 +249,12 @@ def run(source: str, config: SandboxConfig | None = None) -> SandboxResult:
         if nobody:
             os.chown(workdir, NOBODY, NOBODY)
         cmd = [*prefix, sys.executable, "-I", "-B", "-c", _BOOT]
-        payload = json.dumps({"source": source, "nonce": nonce, "workdir": workdir, "hook": cfg.audit_hook})
+        payload = json.dumps({"source": source, "nonce": nonce, "workdir": workdir, "hook": cfg.audit_hook,
+                              "limits": _limits(cfg)})
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True, env={"PATH": "/usr/bin:/bin"},
-                                preexec_fn=_limits(cfg, by_preexec))
+                                preexec_fn=_drop_to_nobody if by_preexec else None)
         try:
             out, err = proc.communicate(payload, timeout=cfg.timeout_s)
             timed_out = False
