@@ -7,7 +7,7 @@ with the unbiased pass@k of Chen et al. (2021)::
     from genai_lib import codegen, text
     lm = text.load("code")
     report = codegen.evaluate(lm, codegen.TASKS)
-    print(report.pass_at)            # {1: 0.31, 2: 0.42, 5: 0.55}
+    print(report.pass_at)            # {k: estimated pass@k for each k in the config}
 """
 
 from __future__ import annotations
@@ -130,18 +130,18 @@ class CodegenConfig:
         sandbox: limits for running each program.
     """
 
-    n_samples: int = 10
-    ks: tuple[int, ...] = (1, 2, 5, 10)
+    n_samples: int = 6
+    ks: tuple[int, ...] = (1, 2, 3, 6)
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int = 96
-    batch_size: int = 30
+    batch_size: int = 54
     seed: int = 0
     sandbox: sandbox.SandboxConfig = field(default_factory=lambda: sandbox.SandboxConfig(timeout_s=5, cpu_s=3))
 
 
 PRESETS: dict[str, CodegenConfig] = {
-    "tiny": CodegenConfig(n_samples=2, ks=(1, 2), max_new_tokens=8, batch_size=8),
+    "tiny": CodegenConfig(n_samples=2, ks=(1, 2), max_new_tokens=8, batch_size=8),  # n: 6 on a 2-core CPU budget
     "offline": CodegenConfig(),
     "hub": CodegenConfig(n_samples=20, ks=(1, 5, 10, 20), max_new_tokens=128),
 }

@@ -136,6 +136,31 @@ def score(predictions: Sequence[str], items: Sequence[QAItem]) -> dict[str, floa
 # ----------------------------------------------------------------------------- readers
 QA_INSTRUCTION = ("Answer the question using only the context. Reply with the shortest phrase from the "
                   "context that answers it, not a full sentence.")
+#: Two worked examples, shown as earlier turns of the chat: they teach a small model the short answer format.
+QA_EXAMPLES: tuple[QAItem, ...] = (
+    QAItem("The Danube flows through ten countries and ends in the Black Sea.", "Where does the Danube end?",
+           ("the Black Sea",)),
+    QAItem("Alan Turing proposed the imitation game in 1950 as a test of machine intelligence.",
+           "When did Turing propose the imitation game?", ("1950",)),
+)
+
+
+CLOSED_BOOK_INSTRUCTION = "Answer the question with the shortest phrase that answers it, not a full sentence."
+
+
+def qa_messages(item: QAItem, examples: Sequence[QAItem] = QA_EXAMPLES, closed_book: bool = False) -> list[dict[str, str]]:
+    """The chat conversation that asks a generative reader ``item``'s question, after the worked ``examples``.
+
+    With ``closed_book=True`` the contexts are left out (the model must answer from memory).
+    """
+    msgs: list[dict[str, str]] = []
+    for ex in [*examples, item]:
+        content = (f"{CLOSED_BOOK_INSTRUCTION}\n\nQuestion: {ex.question}" if closed_book else
+                   f"{QA_INSTRUCTION}\n\nContext: {ex.context}\nQuestion: {ex.question}")
+        msgs.append({"role": "user", "content": content})
+        if ex is not item:
+            msgs.append({"role": "assistant", "content": ex.answers[0]})
+    return msgs
 
 
 class ExtractiveReader:
@@ -244,14 +269,15 @@ def load(profile: str | None = None, path: str | None = None, device: str | None
 
 
 def clean_generated(answer: str) -> str:
-    """Keep the first line of a generated answer, without a leading "Answer:" and a final full stop."""
+    """Keep the first line of a generated answer, without lead-ins ("Answer:", "The answer is"), quotes and
+    a final full stop."""
     line = next((ln for ln in answer.strip().splitlines() if ln.strip()), "")
-    line = re.sub(r"^\s*(answer\s*:)\s*", "", line, flags=re.IGNORECASE)
-    return line.strip().rstrip(".").strip()
+    line = re.sub(r"^\s*(answer\s*:|the answer( to (the|this) question)? is\s*:?)\s*", "", line, flags=re.IGNORECASE)
+    return line.strip().rstrip(".").strip().strip("\"'").strip()
 
 
 def answer(reader: Any, items: Sequence[QAItem], config: GenerationConfig | None = None,
-           batch_size: int = 16) -> list[str]:
+           batch_size: int = 16, closed_book: bool = False) -> list[str]:
     """Answer every item's question from its context.
 
     Args:
@@ -259,6 +285,7 @@ def answer(reader: Any, items: Sequence[QAItem], config: GenerationConfig | None
         items: the questions with their contexts.
         config: decoding options for a generative reader (greedy, 24 new tokens by default).
         batch_size: how many questions go through the model together.
+        closed_book: ask a generative reader without the contexts (a baseline: what it remembers).
 
     Returns:
         One answer string per item.
@@ -268,8 +295,10 @@ def answer(reader: Any, items: Sequence[QAItem], config: GenerationConfig | None
         return []
     if isinstance(reader, LanguageModel):
         cfg = config or GenerationConfig(max_new_tokens=24)
-        msgs = [f"{QA_INSTRUCTION}\n\nContext: {i.context}\nQuestion: {i.question}" for i in items]
-        return [clean_generated(a) for a in reader.chat_batch(msgs, cfg, batch_size=batch_size)]
+        convs = [qa_messages(i, closed_book=closed_book) for i in items]
+        return [clean_generated(a) for a in reader.chat_batch(convs, cfg, batch_size=batch_size)]
+    if closed_book:
+        raise GenAIError("An extractive reader needs a context to point into; closed_book works with a language model.")
     outs = []
     for s in range(0, len(items), batch_size):
         chunk = items[s:s + batch_size]

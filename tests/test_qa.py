@@ -98,6 +98,8 @@ def test_extractive_reader_returns_a_span_of_the_context(tiny_extractive):
     assert (int(offsets[i, 0]), int(offsets[j, 1])) == (out["start"], out["end"])
     with pytest.raises(GenAIError):
         reader(question=["q"], context=[])
+    with pytest.raises(GenAIError, match="closed_book"):
+        qa.answer(reader, qa.ITEMS[:1], closed_book=True)
 
 
 def test_missing_extractive_model_is_a_clear_error(tmp_path):
@@ -110,7 +112,19 @@ def test_generative_reader_on_the_tiny_model(tiny):
     preds = qa.answer(reader, qa.ITEMS[:3])
     assert len(preds) == 3 and all(isinstance(p, str) for p in preds)
     assert qa.clean_generated("Answer: Paris.\nMore text") == "Paris"
+    assert qa.clean_generated('The answer to the question is: "seven."') == "seven"
     assert qa.answer(reader, []) == []
+    assert len(qa.answer(reader, qa.ITEMS[:2], closed_book=True)) == 2
+
+
+def test_qa_messages_show_the_examples_then_the_question():
+    item = qa.ITEMS[0]
+    msgs = qa.qa_messages(item)
+    assert [m["role"] for m in msgs] == ["user", "assistant"] * len(qa.QA_EXAMPLES) + ["user"]
+    assert msgs[1]["content"] == qa.QA_EXAMPLES[0].answers[0]
+    assert item.context in msgs[-1]["content"] and item.question in msgs[-1]["content"]
+    closed = qa.qa_messages(item, closed_book=True)
+    assert all("Context:" not in m["content"] for m in closed) and item.question in closed[-1]["content"]
 
 
 @pytest.mark.offline
