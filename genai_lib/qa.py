@@ -273,7 +273,7 @@ def clean_generated(answer: str) -> str:
     a final full stop."""
     line = next((ln for ln in answer.strip().splitlines() if ln.strip()), "")
     line = re.sub(r"^\s*(answer\s*:|the answer( to (the|this) question)? is\s*:?)\s*", "", line, flags=re.IGNORECASE)
-    return line.strip().rstrip(".").strip().strip("\"'").strip()
+    return line.strip().rstrip(".").strip().strip("\"'").rstrip(".").strip()
 
 
 def answer(reader: Any, items: Sequence[QAItem], config: GenerationConfig | None = None,
