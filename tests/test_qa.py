@@ -129,6 +129,6 @@ def test_qa_messages_show_the_examples_then_the_question():
 
 @pytest.mark.offline
 def test_smollm2_reads_the_context(smol):
-    items = [qa.ITEMS[0], qa.ITEMS[20]]  # Paris, and an invented fact it cannot have memorised
+    items = [qa.ITEMS[0], qa.ITEMS[-1]]  # Paris, and an invented fact (the ship's port) it cannot have memorised
     preds = qa.answer(smol, items)
     assert qa.f1(preds[0], items[0].answers) == 1.0 and qa.f1(preds[1], items[1].answers) > 0, preds
