@@ -100,7 +100,10 @@ import json, os, resource, sys
 def _main():
     cfg = json.loads(sys.stdin.read())
     for name, (soft, hard) in cfg["limits"].items():  # set before any generated code runs
-        resource.setrlimit(getattr(resource, name), (soft, hard))
+        try:
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        except (AttributeError, ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS; the other layers remain
+            pass
     nonce, root = cfg["nonce"], os.path.realpath(cfg["workdir"])
     sys.stdin = open(os.devnull)
     seen = []
