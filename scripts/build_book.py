@@ -37,6 +37,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -44,6 +45,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
@@ -210,21 +212,21 @@ def toc_files(root: Path, config: dict) -> list[Path]:
     return [p for p in out if p.exists()]
 
 
-def code_cells(path: Path) -> list[str]:
-    """The sources of the executable code cells of a page, in order (the order myst runs them)."""
+def code_cells(path: Path) -> list[tuple[str, str]]:
+    """The executable code cells of a page, in the order myst runs them, as ``(source, where)``:
+    ``where`` is ``"notebook cell K"`` for a notebook and ``"line L"`` for a MyST markdown page."""
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text())
         cells = []
-        for c in nb.get("cells", []):
-            if c.get("cell_type") != "code":
+        for k, c in enumerate(nb.get("cells", []), start=1):
+            if c.get("cell_type") != "code" or "skip-execution" in c.get("metadata", {}).get("tags", []):
                 continue
-            tags = c.get("metadata", {}).get("tags", [])
-            if "skip-execution" in tags:
-                continue
-            cells.append("".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            cells.append((src, f"notebook cell {k}"))
         return cells
-    blocks = re.findall(r"^(`{3,}|~{3,})\{code-cell\}[^\n]*\n(.*?)^\1", path.read_text(), re.S | re.M)
-    return [b[1] for b in blocks]
+    text = path.read_text()
+    return [(m.group(2), f"line {text.count(chr(10), 0, m.start()) + 1}")
+            for m in re.finditer(r"^(`{3,}|~{3,})\{code-cell\}[^\n]*\n(.*?)^\1", text, re.S | re.M)]
 
 
 def is_executable(path: Path) -> bool:
@@ -322,17 +324,19 @@ def invalidate_undeclared(root: Path, pages: list[Path], env: dict[str, str]) ->
     return dropped
 
 
-def failing_cell(page: Path, traceback: str) -> str:
-    """Name the cell that raised: ipykernel tracebacks say ``Cell In[N]`` (N-th executed cell)."""
+def failing_cell(root: Path, page: Path, traceback: str) -> str:
+    """Name the cell that raised: ipykernel tracebacks say ``Cell In[N]`` (the N-th executed cell)."""
     cells = code_cells(page) if page.exists() else []
+    name = page.relative_to(root) if page.is_relative_to(root) else page
     m = re.search(r"Cell In\s*\[(\d+)\]", traceback)
     n = int(m.group(1)) if m else None
     last = [ln.strip() for ln in traceback.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b", ln)]
     what = last[-1] if last else "an exception"
     if n is None or n > len(cells):
-        return f"{page}: a code cell raised {what}"
-    first = next((ln for ln in cells[n - 1].splitlines() if ln.strip() and not ln.startswith("#|")), "")
-    return f"{page}: code cell {n} of {len(cells)} (starting `{first.strip()[:70]}`) raised {what}"
+        return f"notebook {name}: a code cell raised {what}"
+    src, where = cells[n - 1]
+    first = next((ln for ln in src.splitlines() if ln.strip() and not ln.startswith("#|")), "")
+    return f"notebook {name}: code cell {n} of {len(cells)} ({where}, starting `{first.strip()[:60]}`) raised {what}"
 
 
 def execution_errors(root: Path, log_lines: list[str]) -> list[str]:
@@ -347,7 +351,7 @@ def execution_errors(root: Path, log_lines: list[str]) -> list[str]:
         if not page.is_absolute():
             page = root / page
         nxt = after.find(EXEC_ERROR)
-        errors.append(failing_cell(page, after if nxt < 0 else after[:nxt]))
+        errors.append(failing_cell(root, page, after if nxt < 0 else after[:nxt]))
     return errors
 
 
@@ -394,6 +398,41 @@ def myst_command() -> list[str]:
     return [found]
 
 
+def run_myst(proc: subprocess.Popen, lines: list[str], log, args: argparse.Namespace) -> int:
+    """Stream myst's output to the log (and the terminal); stop early on a notebook error.
+
+    Unless ``--keep-going`` is given, the build stops a few seconds after the first notebook
+    error (myst itself would go on executing the other notebooks, and re-run the failing one for
+    every export). Returns myst's exit code (or -1 when the build stopped it).
+    """
+    q: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: ([q.put(ln) for ln in proc.stdout], q.put(None)), daemon=True).start()
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    stop_at = None
+    while True:
+        try:
+            line = q.get(timeout=0.5)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            return proc.wait()
+        if line:
+            lines.append(line.rstrip("\n"))
+            log.write(line)
+            log.flush()
+            if not args.quiet:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            if EXEC_ERROR in line and not args.keep_going and stop_at is None:
+                stop_at = time.monotonic() + 3.0  # let the traceback arrive, then stop
+        now = time.monotonic()
+        if stop_at is not None and now > stop_at:
+            log.write("build: stopping myst after the first notebook error (use --keep-going to run on)\n")
+            return -1
+        if deadline and now > deadline:
+            raise BuildError(f"myst did not finish within {args.timeout:.0f} s (--timeout).")
+
+
 def build(args: argparse.Namespace) -> dict:
     root = Path(args.project).resolve()
     config = yaml.safe_load((root / "myst.yml").read_text())
@@ -437,22 +476,15 @@ def build(args: argparse.Namespace) -> dict:
         with open(logs / "myst-build.log", "w") as log:
             proc = procs.popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, bufsize=1)
-            deadline = time.monotonic() + args.timeout if args.timeout else None
-            for line in proc.stdout:
-                lines.append(line.rstrip("\n"))
-                log.write(line)
-                if not args.quiet:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-                if deadline and time.monotonic() > deadline:
-                    raise BuildError(f"myst did not finish within {args.timeout} s (--timeout).")
-            rc = proc.wait()
+            rc = run_myst(proc, lines, log, args)
         plain = [ANSI.sub("", ln) for ln in lines]
         executed = sorted({m.group(1) for ln in plain for m in [re.search(r"Executing notebook \((.+?)\)", ln)] if m})
         cached = sorted({m.group(1) for ln in plain for m in [re.search(r"Adding cached notebook outputs \((.+?)\)", ln)] if m} - set(executed))
         summary.update(myst_exit=rc, executed=executed, cached=cached, seconds=round(time.time() - t_start, 1))
-        problems = execution_errors(root, lines) + error_outputs_in_site(root, t_start)
-        if rc != 0:
+        problems = list(dict.fromkeys(execution_errors(root, lines))) or error_outputs_in_site(root, t_start)
+        if rc == -1:
+            problems.append("the build stopped at the first notebook error (--keep-going runs everything)")
+        elif rc != 0:
             problems.append(f"myst exited with code {rc}; see {logs / 'myst-build.log'}")
         if any("ENOTFOUND" in ln or "getaddrinfo" in ln for ln in plain):
             problems.append("myst tried to download something (a template?) and there is no network; "
@@ -489,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-exports", action="store_true", help="do not build the docx/PDF exports")
     ap.add_argument("--timeout", type=float, default=None, help="stop the build after this many seconds")
     ap.add_argument("--quiet", action="store_true", help="do not echo myst's log (it is still saved)")
+    ap.add_argument("--keep-going", action="store_true", help="do not stop at the first notebook error")
     args = ap.parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
