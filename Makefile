@@ -33,7 +33,7 @@ system:  ## install the Debian packages the build and tests use (Chromium, poppl
 models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
 	$(PY) -m genai_lib.prepare
 
-book: venv system models  ## execute every notebook and build the site, the docx and the PDF
+book: venv system models  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
 unit: venv  ## only the fast unit tests (tiny profile, seconds)
@@ -42,5 +42,5 @@ unit: venv  ## only the fast unit tests (tiny profile, seconds)
 test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
 	$(PY) -m pytest -q
 
-clean:  ## remove build outputs (keeps .venv and the model cache)
-	rm -rf _build test-artifacts
+clean:  ## remove build outputs and the execution cache (keeps .venv and the model cache)
+	rm -rf _build exports test-artifacts .myst.build.yml

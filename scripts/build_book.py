@@ -18,8 +18,9 @@
 The execution cache (``_build/execute``) is myst's: a notebook re-runs when its code changes, or when
 a variable it lists in ``execute: depends_on_env`` changes. mystmd 1.11 reads ``execute`` from each
 page's frontmatter (a notebook's metadata), not from ``myst.yml``; every executable page declares
-``execute: {depends_on_env: [GENAI_LIB_HASH, GENAI_PROFILE]}``. For a page that does not, this
-script drops its cached outputs when the hash or the profile changed, so the result is the same.
+``execute: {depends_on_env: [GENAI_LIB_HASH, GENAI_PROFILE]}``. When a page does not, and the hash
+or the profile changed, this script empties the execution cache (myst's cache files do not say which
+page they belong to), so that page re-runs too.
 
 Usage::
 
@@ -301,24 +302,27 @@ def lib_hash() -> str:
 
 
 def invalidate_undeclared(root: Path, pages: list[Path], env: dict[str, str]) -> list[str]:
-    """Drop cached outputs of executable pages that do not declare ``depends_on_env`` when the
-    library hash or the profile changed since the last build (a stamp in ``_build/execute``)."""
+    """Make pages that do not declare ``depends_on_env`` re-run when the library hash or the profile
+    changed since the last build (a stamp in ``_build/execute``).
+
+    myst's cache files do not say which page they belong to, so this empties the execution cache;
+    that re-runs every notebook, which a change of the hash would do anyway.
+
+    Returns:
+        The undeclared pages that forced it (empty when nothing was dropped).
+    """
     cache = root / "_build" / "execute"
     stamp = cache / "genai-env.json"
     now = {k: env.get(k, "") for k in CACHE_ENV}
     before = json.loads(stamp.read_text()) if stamp.exists() else None
+    undeclared = [str(p.relative_to(root)) for p in pages if is_executable(p) and not set(CACHE_ENV) <=
+                  set(((read_frontmatter(p).get("execute") or {}).get("depends_on_env")) or [])]
     dropped = []
-    if before is not None and before != now and cache.exists():
-        undeclared = {p.name for p in pages if is_executable(p) and
-                      not set(CACHE_ENV) <= set(((read_frontmatter(p).get("execute") or {}).get("depends_on_env")) or [])}
-        for f in cache.glob("*.ipynb"):
-            try:
-                ctx = json.loads(f.read_text()).get("metadata", {}).get("myst", {}).get("context", {})
-            except (OSError, ValueError):
-                continue
-            if Path(str(ctx.get("path", ""))).name in undeclared:
-                f.unlink()
-                dropped.append(str(ctx.get("path")))
+    if before is not None and before != now and undeclared and cache.exists():
+        for f in cache.iterdir():
+            if f != stamp:
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
+        dropped = undeclared
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(now))
     return dropped
@@ -451,7 +455,8 @@ def build(args: argparse.Namespace) -> dict:
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
-        print(f"build: library or profile changed; re-running pages without depends_on_env: {dropped}")
+        print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "
+              f"`execute: depends_on_env`, so the execution cache was emptied: {', '.join(dropped)}")
     print(f"build: profile={env['GENAI_PROFILE']} genai_lib hash={env['GENAI_LIB_HASH']}", flush=True)
 
     procs = Processes(build_id=secrets.token_hex(8))
@@ -499,6 +504,12 @@ def build(args: argparse.Namespace) -> dict:
             shutil.rmtree(root / "_build" / "html", ignore_errors=True)
         elif not (root / "_build" / "html" / "index.html").exists():
             problems.append("the HTML site was not written (_build/html/index.html is missing)")
+        myst_errors = list(dict.fromkeys(re.split("\u26d4\ufe0f?", ln, maxsplit=1)[1].strip() for ln in plain
+                                         if "\u26d4" in ln and EXEC_ERROR not in ln))
+        myst_errors = [e.replace(".myst.build.yml", "myst.yml") for e in myst_errors]
+        summary["myst_errors"] = myst_errors
+        if myst_errors and args.strict:
+            problems += [f"myst reported: {e}" for e in myst_errors]
         summary["exports"] = {str(e.output): e.output.stat().st_size for e in exports if e.output.exists()}
         summary["problems"] = problems
         if problems:
@@ -522,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="stop the build after this many seconds")
     ap.add_argument("--quiet", action="store_true", help="do not echo myst's log (it is still saved)")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first notebook error")
+    ap.add_argument("--strict", action="store_true", default=os.environ.get("GENAI_BUILD_STRICT") == "1",
+                    help="fail on every error myst logs (a missing toc file, a bad reference...); "
+                         "default: list them as warnings (GENAI_BUILD_STRICT=1 sets this)")
     args = ap.parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
@@ -538,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({', '.join(ex) or 'none: all from the execution cache'}); from cache: {len(summary.get('cached', []))}")
     for path, size in summary.get("exports", {}).items():
         print(f"build: export {path} ({size:,} bytes)")
+    for e in summary.get("myst_errors", []):
+        print(f"build: warning: myst reported an error: {e} (--strict makes this fail the build)")
     return 0
 
 
