@@ -264,6 +264,47 @@ def declared_exports(root: Path, pages: list[Path]) -> list[Export]:
     return out
 
 
+def docx_front_matter(exp: Export) -> bool:
+    """Add the page's abstract and keywords under the title of a docx export.
+
+    myst's Word writer puts only the title and the authors at the top and drops the abstract of
+    the frontmatter; the paper needs it. Returns True when something was added.
+    """
+    fm = read_frontmatter(exp.source)
+    abstract = str(fm.get("abstract") or "").strip()
+    keywords = fm.get("keywords")
+    if not abstract and not keywords:
+        return False
+    import docx  # python-docx (the `book` extra)
+
+    doc = docx.Document(str(exp.output))
+    paras = doc.paragraphs
+    flat = lambda t: re.sub(r"\s+", " ", t).strip()  # noqa: E731
+    plain = flat(re.sub(r"[*_`]|\[@[^\]]*\]|\{[^}]*\}", "", abstract))
+    if not paras or (plain and plain[:60] in flat(" ".join(p.text for p in paras))):
+        return False
+    i = 1  # after the title: skip the author lines that follow it
+    while i < len(paras) and paras[i].style is not None and paras[i].style.name.startswith("Heading") \
+            and paras[i].style.name not in ("Heading 1", "Heading 2"):
+        i += 1
+    if i >= len(paras):
+        return False
+    anchor = paras[i]
+    if plain:
+        for k, chunk in enumerate(c for c in re.split(r"\n\s*\n", abstract) if c.strip()):
+            para = anchor.insert_paragraph_before()
+            if k == 0:
+                para.add_run("Abstract. ").bold = True
+            para.add_run(flat(re.sub(r"[*_`]", "", chunk)))
+    if keywords:
+        words = keywords if isinstance(keywords, str) else ", ".join(map(str, keywords))
+        para = anchor.insert_paragraph_before()
+        para.add_run("Keywords: ").bold = True
+        para.add_run(words)
+    doc.save(str(exp.output))
+    return True
+
+
 def check_export(exp: Export, since: float) -> str | None:
     """Why an export is not good, or ``None`` when it exists, is non-empty, new, and well formed."""
     p = exp.output
@@ -452,6 +493,7 @@ def build(args: argparse.Namespace) -> dict:
                GENAI_PROFILE=args.profile or os.environ.get("GENAI_PROFILE") or "offline",
                GENAI_LIB_HASH=lib_hash(), TYPST_PYTHON=sys.executable, FORCE_COLOR="0", NO_COLOR="1",
                GRADIO_ANALYTICS_ENABLED="False", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
@@ -497,6 +539,8 @@ def build(args: argparse.Namespace) -> dict:
                             + (" — GENAI_SITE_THEME=book-theme needs internet" if mode == "book-theme" else ""))
         for exp in exports:
             why = check_export(exp, t_start)
+            if why is None and exp.format == "docx":
+                docx_front_matter(exp)
             if why:
                 problems.append(f"export {exp.output.relative_to(root) if exp.output.is_relative_to(root) else exp.output} "
                                 f"({exp.format} of {exp.source.relative_to(root)}) {why}; see {logs / 'myst-build.log'}")

@@ -177,6 +177,9 @@ def test_fixture_docx_has_sections_table_image_references(built_fixture):
     assert rows == [["Model", "Parameters", "Year"], ["GPT-2 small", "124 M", "2019"], ["SmolLM2", "135 M", "2024"]]
     assert len(d["images"]) == 1, "the executed matplotlib figure must be in the docx"
     assert "profile offline build 1" in d["text"], "the printed output of the executed cell"
+    assert "Abstract. This fixture paper has every kind of content" in d["text"]
+    assert "Keywords: generative AI, testing" in d["text"]
+    assert d["text"].index("Abstract.") < d["text"].index("Introduction")
 
 
 @needs_poppler
@@ -184,11 +187,12 @@ def test_fixture_pdf_has_sections_table_math_figure_references(built_fixture, tm
     proj, _, _ = built_fixture
     pdf = proj / "exports" / "paper.pdf"
     text = pdf_text(pdf)
-    for h in ("1 Introduction", "2 Method", "3 Results", "4 Conclusion", "References"):
+    for h in ("Introduction", "Method", "Results", "Conclusion", "References"):
         assert h in text, h
     assert re.search(r"GPT-2 small\s+124 M\s+2019", text), "table row laid out as a row"
     assert "(Vaswani et al., 2017)" in text and "Attention Is All You Need" in text
     assert "profile offline build 1" in text
+    assert "Keywords: generative AI, testing" in text and "Abstract. This fixture paper" in text
     assert 1 <= pdf_pages(pdf) <= 4
     images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout
     assert len([ln for ln in images.splitlines()[2:] if " image " in ln]) >= 1, "the executed figure"
@@ -306,6 +310,18 @@ def test_book_summary_clean():
     assert s["problems"] == [] and s.get("myst_exit") == 0
 
 
+def paper_tables() -> int:
+    """How many tables the paper source has (``list-table`` directives and pipe tables)."""
+    text = PAPER.read_text()
+    return len(re.findall(r"^`{3,}\{list-table\}", text, re.M)) + len(re.findall(r"^\|[ :|-]+\|\s*$", text, re.M))
+
+
+def paper_images() -> int:
+    """Images the paper shows on purpose: markdown images, figures and image directives."""
+    text = PAPER.read_text()
+    return len(re.findall(r"!\[[^\]]*\]\(", text)) + len(re.findall(r"^`{3,}\{(?:figure|image)\}", text, re.M))
+
+
 @built_book
 def test_paper_docx_content():
     d = docx_parts(DOCX)
@@ -313,18 +329,43 @@ def test_paper_docx_content():
     for h in paper_headings():
         assert any(norm(h) in x for x in heads), (h, d["headings"])
     assert "references" in heads
-    assert len(d["refs"]) >= len(paper_citations()) > 0
-    assert d["tables"], "the paper has a table"
-    assert d["images"], "the paper shows an image made by executed code"
+    assert len(d["refs"]) >= len(paper_citations()) > 0, "every cited work is in the bibliography"
+    assert len(d["tables"]) >= paper_tables() > 0
+    for table in d["tables"]:
+        assert len(table.rows) >= 2 and len(table.columns) >= 2
+    assert len(d["images"]) >= paper_images(), "every image of the paper (figures of executed cells) is in the docx"
+    assert "Abstract." in d["text"], "the abstract (added under the title by the build)"
 
 
 @built_book
 @needs_poppler
 def test_paper_pdf_content():
-    text = norm(pdf_text(PDF))
+    raw = pdf_text(PDF)
+    text = norm(raw)
     for h in paper_headings():
         assert norm(h) in text, h
     assert "references" in text
     assert pdf_pages(PDF) >= 2
+    images = subprocess.run(["pdfimages", "-list", str(PDF)], capture_output=True, text=True).stdout
+    assert len([ln for ln in images.splitlines()[2:] if " image " in ln]) >= paper_images()
     ARTIFACTS.mkdir(exist_ok=True)
     subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "2", str(PDF), str(ARTIFACTS / "paper")], check=True)
+
+
+def test_official_theme_switch(tmp_path):
+    """GENAI_SITE_THEME=book-theme builds with myst's official theme: offline it must fail clearly
+    (the theme is downloaded); with internet it must write the site."""
+    proj = make_project(tmp_path, lib=False)
+    env = {**build_env(proj), "GENAI_SITE_THEME": "book-theme"}
+    res = subprocess.run([sys.executable, str(BUILD), "--project", str(proj), "--quiet", "--no-exports"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert "official book-theme" in res.stdout
+    if res.returncode == 0:
+        assert (proj / "_build" / "html" / "index.html").exists()
+    else:
+        assert "needs internet" in res.stderr, res.stderr
+    assert not (proj / ".myst.build.yml").exists()
+    assert leftovers(proj) == []
+    bad = subprocess.run([sys.executable, str(BUILD), "--project", str(proj), "--quiet"],
+                         env={**env, "GENAI_SITE_THEME": "fancy"}, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "GENAI_SITE_THEME='fancy' is not supported" in bad.stderr
