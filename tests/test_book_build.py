@@ -345,6 +345,7 @@ def test_paper_pdf_content():
     for h in paper_headings():
         assert norm(h) in text, h
     assert "references" in text
+    assert not re.search(r"keywords:(\s*\S,){4}", text), "keywords split into letters (write them as a YAML list)"
     assert pdf_pages(PDF) >= 2
     images = subprocess.run(["pdfimages", "-list", str(PDF)], capture_output=True, text=True).stdout
     assert len([ln for ln in images.splitlines()[2:] if " image " in ln]) >= paper_images()
