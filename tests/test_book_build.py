@@ -224,12 +224,18 @@ def test_markdown_page_that_raises_names_its_line(tmp_path):
 
 def test_failed_export_fails_the_build(tmp_path):
     proj = make_project(tmp_path, lib=False)
+    broken = proj / "broken-typst"
+    shutil.copytree(REPO / "templates" / "typst", broken)
+    (broken / "template.typ").write_text((broken / "template.typ").read_text() + "\n#let broken = (\n")
     paper = proj / "chapters" / "paper.md"
-    # a template name myst would have to download (no network here): myst logs it and exits 0
-    paper.write_text(paper.read_text().replace("template: ../templates/typst", "template: lapreprint-typst"))
+    paper.write_text(paper.read_text().replace("template: ../templates/typst", "template: ../broken-typst"))
+    (proj / "exports").mkdir()
+    (proj / "exports" / "paper.pdf").write_bytes(b"%PDF-1.7 left over from an earlier build")
+    os.utime(proj / "exports" / "paper.pdf", (time.time() - 3600, time.time() - 3600))
     res = run_build(proj, timeout=300)
-    assert res.returncode == 1
-    assert "exports/paper.pdf" in res.stderr and "was not written" in res.stderr, res.stderr
+    assert res.returncode == 1, res.stdout[-2000:]
+    assert re.search(r"export exports/paper\.pdf \(pdf of chapters/paper\.md\) is left over from an earlier build", res.stderr), res.stderr
+    assert "paper.docx" not in res.stderr, "the docx export worked and must not be reported"
     assert leftovers(proj) == []
 
 
