@@ -376,3 +376,30 @@ def test_official_theme_switch(tmp_path):
     bad = subprocess.run([sys.executable, str(BUILD), "--project", str(proj), "--quiet"],
                          env={**env, "GENAI_SITE_THEME": "fancy"}, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "GENAI_SITE_THEME='fancy' is not supported" in bad.stderr
+
+
+def test_local_site_template_builds_the_site(tmp_path):
+    """With `site: template: ./templates/site` in myst.yml the same build writes _build/html, through
+    the template's `build.render` command (here a tiny one that lists the pages myst serves)."""
+    proj = make_project(tmp_path, lib=False)
+    (proj / "templates").unlink()
+    (proj / "templates").mkdir()
+    for kind in ("docx", "typst"):
+        (proj / "templates" / kind).symlink_to(REPO / "templates" / kind)
+    site = proj / "templates" / "site"
+    site.mkdir()
+    (site / "render.py").write_text(
+        "import json, os, urllib.request\n"
+        "cdn = os.environ['CONTENT_CDN']; out = os.environ['BUILD_DIRECTORY']\n"
+        "cfg = json.load(urllib.request.urlopen(cdn + '/config.json'))\n"
+        "pages = [p['slug'] for proj in cfg['projects'] for p in proj['pages'] if 'slug' in p]\n"
+        "open(os.path.join(out, 'index.html'), 'w').write('<html><body>' + ' '.join(pages) + '</body></html>')\n")
+    (site / "template.yml").write_text(
+        f"myst: v1\nkind: site\ntitle: test site\nbuild:\n  install: 'true'\n  render: '{sys.executable} render.py'\n")
+    (proj / "myst.yml").write_text((proj / "myst.yml").read_text().replace("site:\n", "site:\n  template: ./templates/site\n"))
+    res = run_build(proj, "--no-exports", timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "the book's own template" in res.stdout
+    html = (proj / "_build" / "html" / "index.html").read_text()
+    assert "paper" in html and "squares" in html
+    assert leftovers(proj) == []
