@@ -11,8 +11,11 @@ export GENAI_PROFILE ?= offline
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+# the Python the site template (templates/site) renders with, when myst runs its render command
+export BOOKSITE_PYTHON ?= $(abspath $(PY))
+KATEX_CSS := templates/site/node_modules/katex/dist/katex.min.css
 
-.PHONY: help book test venv system models unit clean
+.PHONY: help book test venv system models site-template unit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,7 +36,13 @@ system:  ## install the Debian packages the build and tests use (Chromium, poppl
 models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
 	$(PY) -m genai_lib.prepare
 
-book: venv system models  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
+site-template: $(KATEX_CSS)  ## prepare the book's own site template once (KaTeX's stylesheet and fonts from npm)
+
+$(KATEX_CSS): templates/site/package-lock.json
+	cd templates/site && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
 unit: venv  ## only the fast unit tests (tiny profile, seconds)

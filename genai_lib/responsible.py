@@ -115,6 +115,10 @@ class Watermark:
         """The logits processor: ``transformers`` calls it at every generation step."""
         return scores + self.delta * self.green_mask(input_ids[:, -1], scores.shape[-1]).to(scores.dtype)
 
+    def detect(self, text: str, tokenizer) -> dict:
+        """Tokenise ``text`` as a detector would (no access to the generating run) and :meth:`score` it."""
+        return self.score(tokenizer.encode(text, add_special_tokens=False), len(tokenizer))
+
     def score(self, token_ids: Sequence[int], vocab_size: int, prev: int | None = None) -> dict:
         """Count green tokens in a sequence and test them against chance.
 
@@ -136,32 +140,11 @@ class Watermark:
         return {"tokens": t, "green": green, "z": z, "p": 0.5 * math.erfc(z / math.sqrt(2))}
 
 
-@torch.no_grad()
-def generate_batch(lm, prompts: Sequence[str], max_new_tokens: int, watermark: Watermark | None = None,
-                   seed: int = 0, temperature: float = 1.0) -> list[list[int]]:
-    """Sample continuations of several chat prompts at once, optionally watermarked.
-
-    Returns:
-        The generated token ids of each prompt (prompt and padding removed, stopping at EOS).
-    """
-    from transformers import LogitsProcessorList
-
-    tok = lm.tokenizer
-    side, tok.padding_side = tok.padding_side, "left"
-    enc = tok([lm.format_chat(p) for p in prompts], return_tensors="pt", padding=True,
-              add_special_tokens=False).to(lm.device)
-    tok.padding_side = side
-    torch.manual_seed(seed)
-    out = lm.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                            top_k=0, top_p=1.0, pad_token_id=tok.pad_token_id,
-                            logits_processor=LogitsProcessorList([watermark] if watermark else []))
-    new = out[:, enc["input_ids"].shape[1]:]  # (B, max_new_tokens)
-    result = []
-    for row in new.tolist():
-        if tok.eos_token_id in row:
-            row = row[: row.index(tok.eos_token_id)]
-        result.append([t for t in row if t != tok.pad_token_id])
-    return result
+def sample_texts(lm, prompts: Sequence[str], max_new_tokens: int, watermark: Watermark | None = None,
+                 seed: int = 0, temperature: float = 1.0) -> list[str]:
+    """Sample answers to several chat prompts at once (pure sampling: no top-k/top-p), optionally watermarked."""
+    return lm.chat_batch(list(prompts), max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                         top_k=0, top_p=1.0, seed=seed, logits_processor=[watermark] if watermark else None)
 
 
 def substitute_tokens(ids: Sequence[int], fraction: float, vocab_size: int, seed: int = 0) -> list[int]:

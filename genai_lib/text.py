@@ -172,7 +172,8 @@ class LanguageModel:
 
     @torch.no_grad()
     def generate_batch(self, prompts: Sequence[str], config: GenerationConfig | None = None, batch_size: int = 16,
-                       progress: bool = False, **overrides: Any) -> list[str]:
+                       progress: bool = False, logits_processor: Sequence[Any] | None = None,
+                       **overrides: Any) -> list[str]:
         """Continue many prompts at once; the answers come back in the order of ``prompts``.
 
         Prompts of different lengths are *left*-padded, so that every row's last real token sits in the
@@ -186,14 +187,18 @@ class LanguageModel:
             config: decoding options; the profile's preset when ``None``.
             batch_size: how many prompts go through the model together (memory grows with it).
             progress: show a progress bar over the batches.
+            logits_processor: extra ``transformers`` logits processors applied at every step (e.g. a
+                watermark, :class:`genai_lib.responsible.Watermark`).
             **overrides: any :class:`GenerationConfig` field.
 
         Returns:
             One continuation per prompt, without the prompt and without special tokens.
         """
         from tqdm.auto import tqdm
+        from transformers import LogitsProcessorList
 
         cfg = self._config(config, overrides)
+        processors = LogitsProcessorList(logits_processor or [])
         if isinstance(prompts, str):
             raise GenAIError("generate_batch takes a list of prompts; for one prompt call generate().")
         prompts = list(prompts)
@@ -216,7 +221,8 @@ class LanguageModel:
                 enc = self.tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
                                      add_special_tokens=False)
                 enc = {k: v.to(self.device) for k, v in enc.items()}  # input_ids, attention_mask: (B, T)
-                out = self.model.generate(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id)  # (B, T+new)
+                out = self.model.generate(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id,
+                                          logits_processor=processors)  # (B, T+new)
                 new = out[:, enc["input_ids"].shape[1]:]  # (B, new)
                 for i, row in zip(rows, new):
                     results[i] = self.tokenizer.decode(row, skip_special_tokens=True)
@@ -226,12 +232,13 @@ class LanguageModel:
 
     def chat_batch(self, conversations: Sequence[str | Messages], config: GenerationConfig | None = None,
                    system: str | None = None, batch_size: int = 16, progress: bool = False,
-                   **overrides: Any) -> list[str]:
+                   logits_processor: Sequence[Any] | None = None, **overrides: Any) -> list[str]:
         """:meth:`chat` for many messages (or conversations) at once, batched like :meth:`generate_batch`."""
         if isinstance(conversations, str):
             raise GenAIError("chat_batch takes a list of messages; for one message call chat().")
         prompts = [self.format_chat(c, system) for c in conversations]
-        outs = self.generate_batch(prompts, config, batch_size=batch_size, progress=progress, **overrides)
+        outs = self.generate_batch(prompts, config, batch_size=batch_size, progress=progress,
+                                   logits_processor=logits_processor, **overrides)
         return [o.strip() for o in outs]
 
     def stream(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Iterator[str]:

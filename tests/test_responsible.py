@@ -43,15 +43,30 @@ def test_z_score_formula_and_null_distribution():
     assert t == 4 and s["z"] == pytest.approx((g - 0.25 * t) / math.sqrt(t * 0.25 * 0.75))
 
 
-def test_watermarked_generation_is_detected(tiny_lm):
+def test_watermark_plugs_into_generate(tiny_lm):
+    from transformers import LogitsProcessorList
+
     wm = rs.Watermark(delta=8.0)
     vocab = tiny_lm.model.config.vocab_size
-    marked = rs.generate_batch(tiny_lm, ["hello", "world"], max_new_tokens=40, watermark=wm)
-    plain = rs.generate_batch(tiny_lm, ["hello", "world"], max_new_tokens=40)
-    assert all(wm.score(ids, vocab)["z"] > 4 for ids in marked)
-    assert all(wm.score(ids, vocab)["z"] < 4 for ids in plain)
-    attacked = rs.substitute_tokens(marked[0], 1.0, vocab, seed=1)
-    assert len(attacked) == len(marked[0]) and wm.score(attacked, vocab)["z"] < 4
+    enc = tiny_lm.tokenizer(["hello"], return_tensors="pt")
+    for processors, detected in ((LogitsProcessorList([wm]), True), (LogitsProcessorList(), False)):
+        torch.manual_seed(0)
+        out = tiny_lm.model.generate(**enc, max_new_tokens=40, do_sample=True, top_k=0, logits_processor=processors,
+                                     pad_token_id=tiny_lm.tokenizer.pad_token_id)
+        new = out[0, enc["input_ids"].shape[1]:].tolist()
+        assert (wm.score(new, vocab)["z"] > 4) is detected
+    attacked = rs.substitute_tokens(new, 1.0, vocab, seed=1)
+    assert len(attacked) == len(new)
+
+
+@pytest.mark.offline
+def test_watermarked_text_is_detected_from_text_alone(smol):
+    wm = rs.Watermark()
+    prompts = ["Describe a walk in a forest.", "Explain how a bicycle works."]
+    marked = rs.sample_texts(smol, prompts, max_new_tokens=60, watermark=wm, seed=1)
+    plain = rs.sample_texts(smol, prompts, max_new_tokens=60, seed=1)
+    assert all(wm.detect(t, smol.tokenizer)["z"] > 4 for t in marked), marked
+    assert all(wm.detect(t, smol.tokenizer)["z"] < 4 for t in plain), plain
 
 
 def test_pronoun_preference_and_its_errors(tiny_lm):
