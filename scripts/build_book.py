@@ -552,8 +552,9 @@ def build(args: argparse.Namespace) -> dict:
                                          if "\u26d4" in ln and EXEC_ERROR not in ln))
         myst_errors = [e.replace(".myst.build.yml", "myst.yml") for e in myst_errors]
         summary["myst_errors"] = myst_errors
-        if myst_errors and args.strict:
-            problems += [f"myst reported: {e}" for e in myst_errors]
+        fatal = [e for e in myst_errors if args.strict or re.search(r"\.bib\b.*Error reading file", e)]
+        problems += [f"myst reported: {e}" + ("" if args.strict else " (a broken bibliography always fails the build)")
+                     for e in fatal]
         summary["exports"] = {str(e.output): e.output.stat().st_size for e in exports if e.output.exists()}
         summary["problems"] = problems
         if problems:

@@ -403,3 +403,13 @@ def test_local_site_template_builds_the_site(tmp_path):
     html = (proj / "_build" / "html" / "index.html").read_text()
     assert "paper" in html and "squares" in html
     assert leftovers(proj) == []
+
+
+def test_broken_bibliography_fails_the_build(tmp_path):
+    proj = make_project(tmp_path, lib=False)
+    bib = proj / "references.bib"
+    bib.write_text(bib.read_text().replace("  url       = {https://arxiv.org/abs/1706.03762}\n}", "  url = {https://arxiv.org/abs/1706.03762}\n"))
+    res = run_build(proj, "--no-exports", timeout=300)
+    assert res.returncode == 1
+    assert "references.bib Error reading file" in res.stderr, res.stderr
+    assert leftovers(proj) == []
