@@ -42,7 +42,7 @@ $(KATEX_CSS): templates/site/package-lock.json
 	cd templates/site && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF
+book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
 unit: venv  ## only the fast unit tests (tiny profile, seconds)
@@ -51,5 +51,5 @@ unit: venv  ## only the fast unit tests (tiny profile, seconds)
 test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
 	$(PY) -m pytest -q
 
-clean:  ## remove build outputs (keeps .venv and the model cache)
-	rm -rf _build test-artifacts
+clean:  ## remove build outputs and the execution cache (keeps .venv and the model cache)
+	rm -rf _build exports test-artifacts .myst.build.yml
