@@ -56,6 +56,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import run_facts_page  # noqa: E402
 SCRIPTS_BIN = REPO / "scripts" / "bin"  # holds the `typst` command myst runs for PDFs
 CACHE_ENV = ("GENAI_LIB_HASH", "GENAI_PROFILE")  # the variables the execution cache depends on
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -501,6 +503,10 @@ def build(args: argparse.Namespace) -> dict:
               f"`execute: depends_on_env`, so the execution cache was emptied: {', '.join(dropped)}")
     print(f"build: profile={env['GENAI_PROFILE']} genai_lib hash={env['GENAI_LIB_HASH']}", flush=True)
 
+    facts_page = root / "run-facts.md" if "run-facts.md" in (root / "myst.yml").read_text() else None
+    if facts_page:  # the page is generated: a placeholder (or the last build's) before the notebooks run
+        run_facts_page.write(Path(env["GENAI_RUNFACTS_DIR"]), facts_page)
+
     procs = Processes(build_id=secrets.token_hex(8))
     summary: dict = {"profile": env["GENAI_PROFILE"], "lib_hash": env["GENAI_LIB_HASH"], "site": mode}
     t_start = time.time()
@@ -552,6 +558,16 @@ def build(args: argparse.Namespace) -> dict:
                                          if "\u26d4" in ln and EXEC_ERROR not in ln))
         myst_errors = [e.replace(".myst.build.yml", "myst.yml") for e in myst_errors]
         summary["myst_errors"] = myst_errors
+        if facts_page and not problems and run_facts_page.write(Path(env["GENAI_RUNFACTS_DIR"]), facts_page):
+            # The notebooks just reported their run facts: render the site once more with the new page.
+            # Every notebook now comes from the execution cache, so nothing is executed again.
+            print("build: run facts updated; rendering the site again (nothing is re-executed)", flush=True)
+            again = [c for c in cmd if c not in ("--docx", "--pdf", "--typst")]
+            with open(logs / "myst-build-facts.log", "w") as log:
+                proc = procs.popen(again, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                if run_myst(proc, [], log, args) != 0:
+                    problems.append(f"the second site render (run facts) failed; see {logs / 'myst-build-facts.log'}")
         fatal = [e for e in myst_errors if args.strict or re.search(r"\.bib\b.*Error reading file", e)]
         problems += [f"myst reported: {e}" + ("" if args.strict else " (a broken bibliography always fails the build)")
                      for e in fatal]

@@ -77,7 +77,7 @@ def render(facts_dir: Path, notebooks: list[str]) -> str:
 
 def write(facts_dir: Path, out: Path) -> bool:
     """Write the page atomically; return True when its content changed."""
-    notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+    notebooks = sorted(p.stem for p in (out.parent / "notebooks").glob("*.ipynb"))
     text = render(facts_dir, notebooks)
     if out.exists() and out.read_text() == text:
         return False

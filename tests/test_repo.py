@@ -68,6 +68,8 @@ def test_notebook_is_clean_and_valid(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "kernelspec python3 is required"
+    assert nb.metadata.get("execute", {}).get("depends_on_env") == ["GENAI_LIB_HASH", "GENAI_PROFILE"], \
+        "run scripts/clean_notebooks.py: the execution cache must depend on genai_lib and the profile"
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"cell {i} has outputs: strip them"
@@ -88,6 +90,20 @@ def test_notebooks_are_committed_without_outputs():
             continue
         nb = json.loads(blob.stdout)
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), name
+
+
+def test_bibliography_is_well_formed_and_complete():
+    bib = (ROOT / "references.bib").read_text()
+    entries = re.split(r"(?m)^(?=@)", bib)[1:]
+    for entry in entries:
+        body = entry.split("\n%")[0]
+        assert body.count("{") == body.count("}"), f"unbalanced braces in {entry[:60]!r}"
+    keys = re.findall(r"(?m)^@\w+\{([^,]+),", bib)
+    assert len(keys) == len(set(keys)), "duplicate keys in references.bib"
+    pages = sorted((ROOT / "chapters").glob("*.md")) + [ROOT / "index.md"]
+    for page in pages:
+        for key in re.findall(r"(?<![\w.])@([a-z][a-z0-9_-]*\d{4}[a-z0-9_]*)", page.read_text()):
+            assert key in keys, f"{page.name} cites @{key}, which is not in references.bib"
 
 
 def test_every_notebook_and_chapter_is_in_the_toc():
