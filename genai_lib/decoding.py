@@ -22,7 +22,7 @@ from genai_lib.text import GenerationConfig, LanguageModel
 #: The strategies compared in the text-generation chapter: name -> decoding options.
 STRATEGIES: dict[str, GenerationConfig] = {
     "greedy": GenerationConfig(),
-    "beam search (4 beams)": GenerationConfig(num_beams=4),
+    "beam search (3 beams)": GenerationConfig(num_beams=3),
     "greedy + repetition penalty 1.3": GenerationConfig(repetition_penalty=1.3),
     "sampling, temperature 0.7": GenerationConfig(do_sample=True, temperature=0.7),
     "sampling, temperature 1.5": GenerationConfig(do_sample=True, temperature=1.5),
