@@ -268,3 +268,399 @@ def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu") -> Dif
     net = Denoiser(cfg).to(device)
     ema = copy.deepcopy(net).requires_grad_(False).eval()
     return DiffusionModel(cfg, net, ema)
+
+
+# ----------------------------------------------------------------------------- conditions
+#: Captions used to train the text-conditioned model ({w}: "seven", {d}: "7"), and phrasings it
+#: never sees, used to measure whether the MiniLM embedding carries the meaning over.
+TRAIN_CAPTIONS = ("a handwritten {w}", "the digit {d}", "the number {w}", "{d}", "a picture of a {w}",
+                  "an image of the digit {w}", "a {w} written by hand", "digit {d}")
+HELDOUT_CAPTIONS = ("a scribbled {w}", "the numeral {d}, handwritten", "someone wrote the number {w}",
+                    "an {d} drawn with a pen".replace("an ", "a "), "{w}")
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def captions(label: int, templates: Sequence[str] = TRAIN_CAPTIONS) -> list[str]:
+    """The captions of digit ``label`` built from ``templates``."""
+    return [t.format(w=WORDS[label], d=label) for t in templates]
+
+
+@torch.no_grad()
+def embed_text(texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+    """MiniLM sentence embeddings (mean pooling + L2 norm), the condition of the text model.
+
+    Args:
+        texts: captions.
+
+    Returns:
+        (N, 384) unit vectors (the embedder's width; a tiny random encoder in the ``tiny`` profile).
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    from genai_lib.registry import model_path
+
+    path = model_path("embedder")
+    tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    out = []
+    for i in range(0, len(texts), batch_size):
+        batch = tok(list(texts[i:i + batch_size]), padding=True, truncation=True, return_tensors="pt")
+        h = enc(**batch).last_hidden_state                                  # (B, L, H)
+        m = batch["attention_mask"].unsqueeze(-1).float()                   # (B, L, 1)
+        out.append(F.normalize((h * m).sum(1) / m.sum(1), dim=-1))          # (B, H)
+    return torch.cat(out)
+
+
+def _check_labels(labels, name: str = "labels") -> torch.Tensor:
+    y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise GenAIError(f"{name} must be digits 0–9, got values {sorted(set(y.tolist()))}.")
+    return y
+
+
+def condition(model: DiffusionModel, labels=None, prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """Condition vectors (N, cond_dim) for digit labels (one-hot) or captions (MiniLM).
+
+    A label model accepts ``labels``; a text model accepts ``prompts``, or ``labels``, which it turns
+    into the caption "a handwritten <word>". ``-1`` as a label (or ``""`` as a prompt) is the null condition.
+    """
+    if prompts is None and labels is None:
+        raise GenAIError("Give labels (digits 0–9) or prompts (captions).")
+    if model.cfg.cond == "label":
+        if prompts is not None:
+            raise GenAIError("This model is conditioned on labels; build it with cond='text' to use prompts.")
+        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        _check_labels(y[y >= 0])
+        return F.one_hot(y.clamp(min=0), NUM_CLASSES).float() * (y >= 0).float()[:, None]   # (N, 10)
+    if prompts is None:
+        y = _check_labels(torch.as_tensor(labels).reshape(-1)[torch.as_tensor(labels).reshape(-1) >= 0])
+        prompts = [captions(int(v))[0] if v >= 0 else "" for v in torch.as_tensor(labels).reshape(-1)]
+    missing = sorted({p for p in prompts if p and p not in model.prompt_cache})
+    if missing:
+        model.prompt_cache.update(zip(missing, embed_text(missing)))
+    zero = torch.zeros(model.cfg.cond_dim)
+    return torch.stack([model.prompt_cache[p] if p else zero for p in prompts])          # (N, 384)
+
+
+# ----------------------------------------------------------------------------- training
+def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int | None = None,
+          max_seconds: float | None = None, progress: bool = True) -> list[float]:
+    """Train with the DDPM objective ‖target − net(x_t, t, c)‖², label dropout and an EMA.
+
+    Args:
+        model: from :func:`build`.
+        x: training samples (N, *sample_shape), images in [-1, 1] or scaled latents.
+        cond: their condition vectors (N, cond_dim), or (N, K, cond_dim) for K alternatives per row
+            (several captions of an image; one is drawn at random each time).
+        steps: optimiser steps (default ``cfg.train_steps``): the training budget.
+        max_seconds: also stop after this many seconds of wall time (``None`` = no limit).
+        progress: show a tqdm bar.
+
+    Returns:
+        The loss of every step.
+    """
+    cfg, net, ema = model.cfg, model.net, model.ema
+    steps = cfg.train_steps if steps is None else steps
+    if steps < 1 or len(x) != len(cond):
+        raise GenAIError(f"Need steps ≥ 1 and one condition per sample (got {steps} steps, {len(x)} samples, "
+                         f"{len(cond)} conditions).")
+    sched = make_scheduler(cfg)
+    dev = model.device
+    x, cond = x.to(dev), cond.to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
+    warm = max(1, steps // 20)
+    lr_at = lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history, t0 = [], time.perf_counter()
+    net.train()
+    for step in tqdm(range(steps), desc="diffusion", disable=not progress):
+        idx = torch.randint(0, len(x), (min(cfg.batch_size, len(x)),), generator=gen)
+        x0, c = x[idx], cond[idx]                                                  # (B, 1, 8, 8), (B, [K,] D)
+        if c.dim() == 3:                                                           # pick one caption per row
+            c = c[torch.arange(len(idx)), torch.randint(0, c.shape[1], (len(idx),), generator=gen)]
+        keep = (torch.rand(len(idx), generator=gen) >= cfg.p_uncond).float().to(dev)
+        c = c * keep[:, None]                                                      # label dropout -> null
+        t = torch.randint(0, cfg.num_train_timesteps, (len(idx),), generator=gen).to(dev)
+        noise = torch.randn(x0.shape, generator=gen).to(dev)
+        loss = F.mse_loss(net(sched.add_noise(x0, noise, t), t, c), sched.target(x0, noise, t))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lr_sched.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p, 1 - decay)
+        history.append(loss.item())
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    net.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------- sampling
+def _guided(model: DiffusionModel, x: torch.Tensor, t, cond: torch.Tensor, neg: torch.Tensor,
+            scale: float) -> torch.Tensor:
+    """Classifier-free guidance: out = out(neg) + scale·(out(cond) − out(neg)); neg = null unless given."""
+    tt = torch.full((len(x),), int(t), device=x.device)
+    if scale == 1.0:                                      # the conditional prediction: one pass is enough
+        return model.ema(x, tt, cond)
+    both = model.ema(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([cond, neg]))
+    out_c, out_n = both.chunk(2)
+    return out_n + scale * (out_c - out_n)
+
+
+def _check_sampling(steps, guidance_scale, sampler, cfg: DiffusionConfig) -> None:
+    if sampler not in SAMPLERS:
+        raise GenAIError(f"Unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+    if not isinstance(steps, int) or not 1 <= steps <= cfg.num_train_timesteps:
+        raise GenAIError(f"steps must be an integer between 1 and {cfg.num_train_timesteps}, got {steps!r}.")
+    if guidance_scale < 0:
+        raise GenAIError(f"guidance_scale must be ≥ 0 (1 = no guidance), got {guidance_scale}.")
+
+
+@torch.no_grad()
+def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int = 20, guidance_scale: float = 1.0,
+           negative_labels=None, sampler: str = "ddim", generator: torch.Generator | None = None,
+           prompts: Sequence[str] | None = None, negative_prompts: Sequence[str] | None = None,
+           x_init: torch.Tensor | None = None, start: int = 0, known: torch.Tensor | None = None,
+           mask: torch.Tensor | None = None, decode: bool = True) -> torch.Tensor:
+    """Generate samples: the pipeline, start from noise and apply ``scheduler.step`` ``steps`` times.
+
+    Args:
+        model: a trained :class:`DiffusionModel`.
+        n: how many samples; ``labels`` may instead give one label per sample (an int repeats).
+        labels: requested digits (0–9); ``-1`` = unconditional. Text models also take ``prompts``.
+        steps: denoising steps (1–1000). 1,000 with ``sampler="ddpm"`` is the original DDPM.
+        guidance_scale: classifier-free guidance; 1 = the conditional model alone, > 1 pushes harder.
+        negative_labels: digits to steer away from (replace the null condition in the guidance).
+        sampler: "ddim" (deterministic), "ddpm" (stochastic) or "dpm" (diffusers' DPM-Solver++).
+        generator: seeds the starting noise (and the DDPM noise).
+        prompts, negative_prompts: captions, for models built with ``cond="text"``.
+        x_init, start: begin at timestep index ``start`` from ``x_init`` instead of pure noise (img2img).
+        known, mask: inpainting; pixels where ``mask`` is 1 are replaced by ``known`` noised to the
+            current level after every step (and exactly at the end).
+        decode: for latent models, decode the latents into images.
+
+    Returns:
+        Samples (N, *sample_shape) — images in [-1, 1], or decoded images for latent models.
+    """
+    cfg = model.cfg
+    _check_sampling(steps, guidance_scale, sampler, cfg)
+    if labels is not None and n is not None and torch.as_tensor(labels).dim() == 0:
+        labels = [int(labels)] * n
+    if labels is None and prompts is None:
+        labels = [-1] * (n or 1)
+    cond = condition(model, labels=labels, prompts=prompts).to(model.device)           # (N, D)
+    N = len(cond)
+    neg = torch.zeros_like(cond)                                                       # the null condition
+    if negative_labels is not None or negative_prompts is not None:
+        nl = None if negative_labels is None else torch.as_tensor(negative_labels).reshape(-1).expand(N)
+        neg = condition(model, labels=nl, prompts=negative_prompts and list(negative_prompts) * (N // len(negative_prompts)))
+        neg = neg.to(model.device)
+    scheduler = make_scheduler(cfg, sampler)
+    scheduler.set_timesteps(steps)
+    gen = generator or torch.Generator().manual_seed(0)
+    x = torch.randn((N, *cfg.sample_shape), generator=gen).to(model.device)            # x_T ~ N(0, I)
+    if x_init is not None:
+        x = x_init.to(model.device)
+    for i, t in enumerate(scheduler.timesteps[start:]):
+        out = _guided(model, x, t, cond, neg, guidance_scale)                          # ε or v prediction
+        if sampler == "dpm":
+            x = scheduler.step(out, t, x, generator=gen).prev_sample
+        else:
+            x = scheduler.step(out, t, x, eta=1.0 if sampler == "ddpm" else 0.0, generator=gen)
+        if mask is not None:                                                           # inpainting
+            x = _replace_known(scheduler, x, known, mask, start + i, gen)
+    if model.decode is not None and decode:
+        return model.decode(x * model.latent_scale).cpu()
+    return (x.clamp(-1, 1) if cfg.arch == "unet" else x).cpu()
+
+
+def _replace_known(scheduler, x, known, mask, i, gen):
+    """RePaint's replacement: known pixels are the original, noised to the level x is now at."""
+    ts = scheduler.timesteps
+    if i + 1 >= len(ts):
+        return mask * known + (1 - mask) * x                                           # the end: exactly known
+    t_next = ts[i + 1].view(1)
+    noisy = NoiseScheduler.add_noise(scheduler, known, torch.randn(known.shape, generator=gen), t_next.expand(len(x)))
+    return mask * noisy + (1 - mask) * x
+
+
+def _per_image(labels, prompts, n: int):
+    """One label per image: ``None`` -> unconditional, an int -> repeated."""
+    if prompts is not None:
+        return None
+    if labels is None:
+        return [-1] * n
+    y = torch.as_tensor(labels).reshape(-1)
+    return y.expand(n) if len(y) == 1 else y
+
+
+def inpaint(model: DiffusionModel, images: torch.Tensor, mask: torch.Tensor, labels=None, steps: int = 50,
+            sampler: str = "ddpm", guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+            prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """Regenerate the unknown part of images (RePaint-style replacement).
+
+    Args:
+        images: (N, 1, 8, 8) in [-1, 1].
+        mask: (N or 1, 1, 8, 8): 1 where the pixel is known (kept), 0 where it is regenerated.
+        labels: what digit to complete (``-1`` or ``None`` = unconditional).
+
+    Returns:
+        (N, 1, 8, 8); the known pixels equal the input exactly.
+    """
+    if model.decode is not None:
+        raise GenAIError("Inpainting works on pixel-space models; this one is a latent model.")
+    mask = torch.as_tensor(mask, dtype=torch.float32).expand_as(images).to(model.device)
+    if not ((mask == 0) | (mask == 1)).all():
+        raise GenAIError("mask must hold only 0 (regenerate) and 1 (keep).")
+    labels = _per_image(labels, prompts, len(images))
+    return sample(model, labels=labels, prompts=prompts, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
+                  generator=generator, known=images.to(model.device), mask=mask)
+
+
+def img2img(model: DiffusionModel, images: torch.Tensor, strength: float = 0.5, labels=None, steps: int = 50,
+            sampler: str = "ddim", guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+            prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """Image-to-image: noise the images part of the way, then denoise towards the condition.
+
+    Args:
+        images: (N, 1, 8, 8) in [-1, 1] (latent models: latents (N, D)).
+        strength: how far to go into the noise, from 0 (return the input) to 1 (nearly pure noise).
+        steps: the schedule's length at strength 1; ``round(strength·steps)`` steps are run.
+
+    Returns:
+        (N, *sample_shape), in the same space as the input.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise GenAIError(f"strength must be between 0 and 1, got {strength}.")
+    _check_sampling(steps, guidance_scale, sampler, model.cfg)
+    run = int(round(strength * steps))
+    if run == 0:
+        return images.clone()
+    scheduler = make_scheduler(model.cfg, sampler)
+    scheduler.set_timesteps(steps)
+    start = steps - run
+    gen = generator or torch.Generator().manual_seed(0)
+    t = scheduler.timesteps[start].view(1).expand(len(images))
+    noisy = NoiseScheduler.add_noise(make_scheduler(model.cfg), images, torch.randn(images.shape, generator=gen), t)
+    labels = _per_image(labels, prompts, len(images))
+    return sample(model, labels=labels, prompts=prompts, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
+                  generator=gen, x_init=noisy, start=start, decode=False)
+
+
+# ----------------------------------------------------------------------------- latent diffusion
+def build_latent(vae_model, cfg: DiffusionConfig | None = None) -> tuple[DiffusionModel, torch.Tensor]:
+    """Latent diffusion (Rombach et al.): the same diffusion, on the VAE's latent vectors.
+
+    Args:
+        vae_model: a trained :mod:`genai_lib.vae` model; its encoder makes the training latents and
+            its decoder turns sampled latents into images.
+        cfg: the config (default: the active preset with an MLP denoiser sized for the latents).
+
+    Returns:
+        (model, latents): the untrained model and the training latents (N, Z), already divided by
+        ``model.latent_scale`` (their std, like Stable Diffusion's 0.18215) so they have unit variance.
+    """
+    from genai_lib import digits, vae
+
+    z = vae.encode(vae_model, digits.load().train_x)                              # (N, Z)
+    cfg = cfg or preset(arch="mlp", sample_shape=(z.shape[1],), channels=(256,), clip_sample=False,
+                        lr=1e-3, train_steps=3000)
+    model = build(cfg)
+    model.latent_scale = float(z.std())
+    model.decode = lambda lat: vae.decode(vae_model, lat)
+    return model, z / model.latent_scale
+
+
+# ----------------------------------------------------------------------------- Stable Diffusion (hub)
+def load_stable_diffusion(kind: str = "text2image", path: str | None = None, device: str | None = None,
+                          fp16: bool | None = None, attention_slicing: bool = True):
+    """The paper's ``StableDiffusionPipeline`` (or its img2img / inpainting siblings).
+
+    Args:
+        kind: "text2image", "img2img" or "inpaint" (all three share one checkpoint's components).
+        path: a Hub id or local folder; default ``registry.model_path("text2image")``, i.e.
+            ``stable-diffusion-v1-5/stable-diffusion-v1-5`` in the ``hub`` profile (or the folder
+            in ``GENAI_MODEL_TEXT2IMAGE``).
+        device: default :func:`genai_lib.core.get_device`.
+        fp16: half precision (default: on CUDA only); halves the memory to ~2.6 GB of weights.
+        attention_slicing: compute attention in slices, trading a little speed for memory.
+
+    Returns:
+        A diffusers pipeline on ``device``.
+    """
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    from genai_lib.core import get_device
+    from genai_lib.registry import model_path
+
+    classes = {"text2image": StableDiffusionPipeline, "img2img": StableDiffusionImg2ImgPipeline,
+               "inpaint": StableDiffusionInpaintPipeline}
+    if kind not in classes:
+        raise GenAIError(f"Unknown pipeline kind {kind!r}; choose one of {', '.join(classes)}.")
+    device = device or get_device()
+    half = device.startswith("cuda") if fp16 is None else fp16
+    pipe = classes[kind].from_pretrained(path or model_path("text2image"),
+                                         dtype=torch.float16 if half else torch.float32)
+    pipe = pipe.to(device)
+    if attention_slicing:
+        pipe.enable_attention_slicing()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def stable_diffusion(pipe, prompt: str, negative_prompt: str | None = None, guidance_scale: float = 7.5,
+                     steps: int = 30, seed: int = 0, **kwargs):
+    """Run a Stable Diffusion pipeline with the knobs the book discusses; returns a list of PIL images.
+
+    ``kwargs`` go to the pipeline (``image=``, ``strength=`` for img2img; ``image=``, ``mask_image=``
+    for inpainting; ``height=``, ``width=``).
+    """
+    if not prompt or not isinstance(prompt, str):
+        raise GenAIError("prompt must be a non-empty string.")
+    if not isinstance(steps, int) or steps < 1:
+        raise GenAIError(f"steps must be a positive integer, got {steps!r}.")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    return pipe(prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, num_inference_steps=steps,
+                generator=gen, **kwargs).images
+
+
+def save_tiny_stable_diffusion(folder: str) -> str:
+    """Write a minuscule, random Stable Diffusion checkpoint (same classes and layout) to ``folder``.
+
+    It exercises the ``hub`` code path offline: tests and the ``tiny`` profile load it with
+    :func:`load_stable_diffusion` exactly as the real checkpoint is loaded from the Hub.
+    """
+    import json
+    from pathlib import Path
+
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, norm_num_groups=8, cross_attention_dim=16, attention_head_dim=4,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
+    vae_kl = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32), layers_per_block=1,
+                           norm_num_groups=8, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 2,
+                           up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=514, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                        num_attention_heads=2, max_position_embeddings=32, bos_token_id=512,
+                                        eos_token_id=513, pad_token_id=513, projection_dim=16))
+    tmp = Path(folder) / "_tokenizer_src"
+    tmp.mkdir(parents=True, exist_ok=True)
+    chars = sorted(pre_tokenizers.ByteLevel.alphabet())   # a byte-level vocabulary with no merges
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    (tmp / "vocab.json").write_text(json.dumps(vocab))
+    (tmp / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(str(tmp / "vocab.json"), str(tmp / "merges.txt"), model_max_length=32)
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                          set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae_kl, text_encoder=text, tokenizer=tok, scheduler=sched,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder
