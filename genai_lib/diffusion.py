@@ -483,7 +483,8 @@ def _replace_known(scheduler, x, known, mask, i, gen):
     if i + 1 >= len(ts):
         return mask * known + (1 - mask) * x                                           # the end: exactly known
     t_next = ts[i + 1].view(1)
-    noisy = NoiseScheduler.add_noise(scheduler, known, torch.randn(known.shape, generator=gen), t_next.expand(len(x)))
+    noise = torch.randn(known.shape, generator=gen).to(known.device)
+    noisy = NoiseScheduler.add_noise(scheduler, known, noise, t_next.expand(len(x)))
     return mask * noisy + (1 - mask) * x
 
 
@@ -544,7 +545,9 @@ def img2img(model: DiffusionModel, images: torch.Tensor, strength: float = 0.5, 
     start = steps - run
     gen = generator or torch.Generator().manual_seed(0)
     t = scheduler.timesteps[start].view(1).expand(len(images))
-    noisy = NoiseScheduler.add_noise(make_scheduler(model.cfg), images, torch.randn(images.shape, generator=gen), t)
+    images = images.to(model.device)
+    noise = torch.randn(images.shape, generator=gen).to(model.device)
+    noisy = NoiseScheduler.add_noise(make_scheduler(model.cfg), images, noise, t.to(model.device))
     labels = _per_image(labels, prompts, len(images))
     return sample(model, labels=labels, prompts=prompts, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                   generator=gen, x_init=noisy, start=start, decode=False)
@@ -566,8 +569,9 @@ def build_latent(vae_model, cfg: DiffusionConfig | None = None) -> tuple[Diffusi
     from genai_lib import digits, vae
 
     z = vae.encode(vae_model, digits.load().train_x)                              # (N, Z)
-    cfg = cfg or preset(arch="mlp", sample_shape=(z.shape[1],), channels=(256,), clip_sample=False,
-                        lr=1e-3, train_steps=3000)
+    base = preset()                                    # latents are cheap: more steps than pixels
+    cfg = cfg or replace(base, arch="mlp", sample_shape=(z.shape[1],), channels=(256,), clip_sample=False,
+                         lr=1e-3, train_steps=3000 if base.train_steps >= 1000 else base.train_steps)
     model = build(cfg)
     model.latent_scale = float(z.std())
     model.decode = lambda lat: vae.decode(vae_model, lat)
