@@ -653,7 +653,7 @@ def save_tiny_stable_diffusion(folder: str) -> str:
                            norm_num_groups=8, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 2,
                            up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16)
     text = CLIPTextModel(CLIPTextConfig(vocab_size=514, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                        num_attention_heads=2, max_position_embeddings=32, bos_token_id=512,
+                                        num_attention_heads=2, max_position_embeddings=77, bos_token_id=512,
                                         eos_token_id=513, pad_token_id=513, projection_dim=16))
     tmp = Path(folder) / "_tokenizer_src"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -661,7 +661,7 @@ def save_tiny_stable_diffusion(folder: str) -> str:
     vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
     (tmp / "vocab.json").write_text(json.dumps(vocab))
     (tmp / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(str(tmp / "vocab.json"), str(tmp / "merges.txt"), model_max_length=32)
+    tok = CLIPTokenizer(str(tmp / "vocab.json"), str(tmp / "merges.txt"), model_max_length=77)
     sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                           set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(unet=unet, vae=vae_kl, text_encoder=text, tokenizer=tok, scheduler=sched,
