@@ -110,7 +110,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     p.add_argument("--n", type=int, default=1000, help="samples per model")
     p.add_argument("--sampler", default="dpm", help="diffusion sampler: ddim, ddpm or dpm")
-    p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps")
+    p.add_argument("--steps", type=int, default=15, help="diffusion sampling steps")
     p.add_argument("--guidance", type=float, default=1.3, help="classifier-free guidance scale")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps CPU time honest on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
