@@ -104,12 +104,16 @@ class Watermark:
         if self.delta < 0:
             raise GenAIError(f"delta must be >= 0, got {self.delta}")
 
+    def is_green(self, prev: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+        """Whether each ``token`` is green after ``prev`` (tensors that broadcast together)."""
+        seed = _mix(prev.long() * 0x9E3779B1 + self.key)  # one pseudo-random seed per context
+        h = _mix(seed ^ (token.long() * 0x85EBCA6B))
+        return (h & 0xFFFF) < int(self.gamma * 0x10000)
+
     def green_mask(self, prev: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """(B,) previous token ids -> (B, V) boolean mask of the green tokens."""
         v = torch.arange(vocab_size, dtype=torch.int64, device=prev.device)
-        seed = _mix(prev.long() * 0x9E3779B1 + self.key)  # (B,)
-        h = _mix(seed[:, None] ^ (v[None, :] * 0x85EBCA6B))  # (B, V)
-        return (h & 0xFFFF) < int(self.gamma * 0x10000)
+        return self.is_green(prev[:, None], v[None, :])
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """The logits processor: ``transformers`` calls it at every generation step."""
@@ -132,9 +136,11 @@ class Watermark:
         pairs = sorted({(ids[i - 1], ids[i]) for i in range(1, len(ids))})
         if not pairs:
             raise GenAIError("Need at least two tokens to score a watermark.")
+        if max(max(pair) for pair in pairs) >= vocab_size:
+            raise GenAIError(f"A token id is outside the vocabulary of {vocab_size} tokens.")
         prevs = torch.tensor([p for p, _ in pairs])
         toks = torch.tensor([t for _, t in pairs])
-        green = int(self.green_mask(prevs, vocab_size)[torch.arange(len(pairs)), toks].sum())
+        green = int(self.is_green(prevs, toks).sum())
         t = len(pairs)
         z = (green - self.gamma * t) / math.sqrt(t * self.gamma * (1 - self.gamma))
         return {"tokens": t, "green": green, "z": z, "p": 0.5 * math.erfc(z / math.sqrt(2))}

@@ -21,6 +21,8 @@ def test_green_list_has_the_right_size_and_depends_on_key_and_context():
     assert torch.equal(mask, wm.green_mask(torch.tensor([0, 1, 2, 3]), V))  # deterministic
     other = rs.Watermark(key=2, gamma=0.25).green_mask(torch.tensor([0, 1, 2, 3]), V)
     assert (mask != other).float().mean() > 0.2
+    prev, tok = torch.tensor([0, 1, 2, 3]), torch.tensor([10, 20, 30, 4999])
+    assert torch.equal(wm.is_green(prev, tok), mask[torch.arange(4), tok])
 
 
 def test_processor_adds_delta_to_green_logits_only():
