@@ -122,6 +122,36 @@ def load() -> Digits:
     return Digits(d.train_x.clone(), d.train_y.clone(), d.test_x.clone(), d.test_y.clone())
 
 
+def corrupt(images: Any, kind: str = "noise", amount: float = 0.5, seed: int = 0) -> torch.Tensor:
+    """Damage digit images, for the anomaly-detection and denoising demonstrations.
+
+    Args:
+        images: tensor (N, 1, 8, 8) in [-1, 1].
+        kind: ``"noise"`` adds Gaussian noise of std ``amount`` (clipped to [-1, 1]); ``"mask"`` blanks
+            a random share ``amount`` of the pixels; ``"shuffle"`` permutes every image's pixels (ink
+            kept, shape lost); ``"random"`` replaces the images with uniform noise.
+        amount: strength, see ``kind``.
+        seed: seeds the damage (the global RNGs are not touched).
+
+    Returns:
+        A new tensor (N, 1, 8, 8) in [-1, 1].
+    """
+    x = as_images(images)
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "noise":
+        return (x + amount * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    if kind == "mask":
+        keep = torch.rand(x.shape, generator=gen) >= amount
+        return torch.where(keep, x, torch.full_like(x, -1.0))
+    if kind == "shuffle":
+        flat = x.reshape(len(x), -1)                                        # (N, 64)
+        order = torch.argsort(torch.rand(flat.shape, generator=gen), dim=1)
+        return flat.gather(1, order).reshape(x.shape)
+    if kind == "random":
+        return torch.rand(x.shape, generator=gen) * 2 - 1
+    raise GenAIError(f"Unknown corruption {kind!r}; use 'noise', 'mask', 'shuffle' or 'random'.")
+
+
 def grid(images: Any, nrow: int = 10, ax: Any = None, title: str | None = None,
          labels: Any = None, scale: float = 0.6) -> Any:
     """Draw a batch of digits as one grid image with matplotlib.
