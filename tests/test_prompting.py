@@ -1,0 +1,87 @@
+"""genai_lib.prompting: prompts, answer extraction and scoring (tiny), and one offline check on SmolLM2."""
+
+import pytest
+
+from genai_lib import prompting
+from genai_lib.core import GenAIError
+from genai_lib.prompting import TASKS, extract_label, extract_number, is_correct
+
+ARITH, SENT, CAPS, UNITS, CAT = TASKS
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("3 * 4 = 12, then 12 - 2 = 10.", 10.0),           # the conclusion is the last number
+    ("She has 12 apples. Answer: 12", 12.0),
+    ("Answer: 1,500 grams (1.5 kg)", 1500.0),           # thousands separator; first number after the marker
+    ("It is -4 degrees", -4.0),
+    ("I do not know", None),
+    ("5 apples... Answer: 35 apples, since 5*7", 35.0),
+])
+def test_extract_number(reply, expected):
+    assert extract_number(reply) == expected
+
+
+def test_extract_label_takes_the_first_label_mentioned():
+    labels = ("positive", "negative")
+    assert extract_label("The sentiment is positive, not negative.", labels) == "positive"
+    assert extract_label("Negative. Nothing positive here", labels) == "negative"
+    assert extract_label("positive at first... Answer: negative", labels) == "negative"
+    assert extract_label("It is neutral", labels) is None
+    assert extract_label("a positively great film", labels) is None  # whole words only
+
+
+def test_is_correct_per_task_kind():
+    assert is_correct(ARITH, "5 + 7 = 12", "12") and not is_correct(ARITH, "5 + 7 = 13", "12")
+    assert is_correct(SENT, "positive", "positive") and not is_correct(SENT, "negative", "positive")
+    assert is_correct(CAPS, "The capital of Japan is Tokyo.", "Tokyo")
+    assert not is_correct(CAPS, "Sydney.\nCanberra is the capital.", "Canberra")  # only the first line counts
+    assert is_correct(CAPS, "Brasília", "Brasilia|Brasília") and is_correct(CAPS, "brasilia", "Brasilia|Brasília")
+    assert is_correct(CAT, "A rose is a flower. Answer: plant", "plant")
+
+
+def test_every_gold_answer_scores_as_correct_and_tasks_are_a_few_dozen():
+    n = 0
+    for task in TASKS:
+        assert len(task.examples) >= 2
+        for q, gold in task.items:
+            n += 1
+            assert is_correct(task, gold.split("|")[0], gold), (task.name, q)
+            assert is_correct(task, f"Some reasoning first. Answer: {gold.split('|')[0]}", gold)
+            if task.kind == "label":
+                assert gold in task.labels
+    assert n >= 36
+
+
+def test_build_messages_for_each_technique():
+    q = SENT.items[0][0]
+    zero = prompting.build_messages(SENT, q, "zero_shot")
+    assert zero == [{"role": "user", "content": f"{SENT.instruction}\n{q}"}]
+    few = prompting.build_messages(SENT, q, "few_shot")
+    assert len(few) == 2 * len(SENT.examples) + 1 and few[1] == {"role": "assistant", "content": "negative"}
+    cot = prompting.build_messages(SENT, q, "chain_of_thought")
+    assert cot[1]["content"].endswith("Answer: negative") and "complaints" in cot[1]["content"]
+    assert "step by step" in prompting.build_messages(SENT, q, "zero_shot_cot")[-1]["content"]
+    sys_msgs = prompting.build_messages(SENT, q, "system_prompt")
+    assert sys_msgs[0] == {"role": "system", "content": prompting.SYSTEM_PROMPT}
+    with pytest.raises(GenAIError, match="technique"):
+        prompting.build_messages(SENT, q, "telepathy")
+
+
+def test_evaluate_and_sweep_run_on_the_tiny_model(tiny_lm):
+    cfg = prompting.PRESETS["tiny"]
+    res = prompting.evaluate(tiny_lm, TASKS, "few_shot", cfg)
+    assert len(res.rows) == len(TASKS) * cfg.items_per_task
+    assert 0.0 <= res.accuracy <= 1.0 and set(res.by_task()) == {t.name for t in TASKS}
+    assert res.accuracy == sum(r["correct"] for r in res.rows) / len(res.rows)
+    sweep = prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg)
+    assert set(sweep) == set(prompting.SWEEP_SETTINGS)
+    assert len(sweep["greedy"].rows) == 2 and len(sweep["T=1.0"].rows) == 2 * cfg.sweep_samples
+    assert sweep["T=1.0"].rows == prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg)["T=1.0"].rows  # seeded
+    with pytest.raises(GenAIError, match="samples"):
+        prompting.evaluate(tiny_lm, TASKS, "zero_shot", cfg, samples=0)
+
+
+@pytest.mark.offline
+def test_smollm2_few_shot_gets_some_capitals_right(smol):
+    res = prompting.evaluate(smol, [CAPS], "few_shot", prompting.PromptingConfig(items_per_task=4))
+    assert res.accuracy >= 0.5, res.rows

@@ -1,0 +1,120 @@
+"""genai_lib.qa: SQuAD scoring against hand-computed cases, the extractive reader on a tiny random
+DistilBERT saved locally (the `hub` code path), and generative QA (tiny, then SmolLM2 offline)."""
+
+import pytest
+import torch
+
+from genai_lib import qa
+from genai_lib.core import GenAIError
+
+
+def test_normalize_answer_like_squad():
+    assert qa.normalize_answer("The  Eiffel Tower!") == "eiffel tower"
+    assert qa.normalize_answer("an apple, a pear") == "apple pear"
+    assert qa.normalize_answer("Theory") == "theory"  # 'the' only as a whole word
+
+
+@pytest.mark.parametrize("pred, golds, em, f1", [
+    ("Paris", ["Paris"], 1.0, 1.0),
+    ("paris.", ["Paris"], 1.0, 1.0),
+    ("the capital Paris", ["Paris"], 0.0, 2 * (1 / 2) * 1 / (1 / 2 + 1)),          # P=1/2, R=1 -> 2/3
+    ("Western Europe", ["in Western Europe", "Europe"], 0.0, 0.8),                  # vs 'in western europe': P=1, R=2/3 -> 0.8
+    ("Ada", ["Ada Kell"], 0.0, 2 / 3),                                              # P=1, R=1/2
+    ("London", ["Paris"], 0.0, 0.0),
+    ("", ["Paris"], 0.0, 0.0),
+    ("the", ["a"], 1.0, 1.0),                                                       # both normalise to empty
+    ("sugar and sugar", ["sugar and oxygen"], 0.0, 2 / 3),                          # counts clip: common = 2
+])
+def test_exact_match_and_f1_hand_computed(pred, golds, em, f1):
+    assert qa.exact_match(pred, golds) == em
+    assert qa.f1(pred, golds) == pytest.approx(f1)
+
+
+def test_score_averages_over_items():
+    items = qa.ITEMS[:2]
+    assert qa.score(["Paris", "Europe"], items) == pytest.approx({"exact_match": 0.5, "f1": (1 + 2 / 3) / 2})  # Europe vs Western Europe: P=1, R=1/2
+    with pytest.raises(GenAIError, match="one prediction per item"):
+        qa.score(["Paris"], items)
+
+
+def test_items_are_answerable_from_their_context():
+    assert 20 <= len(qa.ITEMS) <= 30
+    assert qa.ITEMS[0].question == "What is the capital of France?"
+    for item in qa.ITEMS:
+        assert any(a in item.context for a in item.answers), item
+        assert qa.score([item.answers[0]], [item]) == {"exact_match": 1.0, "f1": 1.0}
+
+
+def test_best_span_equals_brute_force():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        t = 12
+        s, e = torch.randn(t, generator=g), torch.randn(t, generator=g)
+        allowed = torch.rand(t, generator=g) > 0.3
+        allowed[5] = True
+        best, arg = -float("inf"), None
+        for i in range(t):
+            for j in range(i, min(t, i + 4)):
+                if allowed[i] and allowed[j] and s[i] + e[j] > best:
+                    best, arg = s[i] + e[j], (i, j)
+        assert qa.best_span(s, e, allowed, max_len=4) == arg
+
+
+@pytest.fixture(scope="module")
+def tiny_extractive(tmp_path_factory):
+    """A random DistilBertForQuestionAnswering with a small WordPiece vocabulary, saved like a Hub model."""
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-distilbert-qa")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,?!'-",
+             *("##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = DistilBertTokenizer(vocab_file=str(folder / "vocab.txt"))
+    torch.manual_seed(0)
+    model = DistilBertForQuestionAnswering(DistilBertConfig(vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2,
+                                                            n_heads=2, max_position_embeddings=512))
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def test_extractive_reader_returns_a_span_of_the_context(tiny_extractive):
+    reader = qa.load(path=tiny_extractive, profile="hub", device="cpu")
+    assert isinstance(reader, qa.ExtractiveReader)
+    ctx = "France is a country in Western Europe. Its capital is Paris."
+    out = reader(question="What is the capital of France?", context=ctx)
+    assert set(out) == {"answer", "score", "start", "end"} and 0 < out["score"] <= 1
+    assert out["answer"] == ctx[out["start"]:out["end"]] and out["answer"]
+    batch = qa.answer(reader, qa.ITEMS[:5], batch_size=2)
+    assert len(batch) == 5 and all(p in i.context for p, i in zip(batch, qa.ITEMS[:5]))
+    assert batch[0] == out["answer"].strip()  # batched and single answers agree
+    # the span is the argmax of start + end logits over the context's tokens
+    enc = reader.tokenizer("What is the capital of France?", ctx, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0]
+    with torch.no_grad():
+        logits = reader.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    allowed = torch.tensor([sid == 1 for sid in enc.sequence_ids(0)])
+    i, j = qa.best_span(logits.start_logits[0], logits.end_logits[0], allowed, reader.max_answer_tokens)
+    assert (int(offsets[i, 0]), int(offsets[j, 1])) == (out["start"], out["end"])
+    with pytest.raises(GenAIError):
+        reader(question=["q"], context=[])
+
+
+def test_missing_extractive_model_is_a_clear_error(tmp_path):
+    with pytest.raises(GenAIError, match="extractive"):
+        qa.load(path=str(tmp_path / "none"), profile="hub")
+
+
+def test_generative_reader_on_the_tiny_model(tiny):
+    reader = qa.load()
+    preds = qa.answer(reader, qa.ITEMS[:3])
+    assert len(preds) == 3 and all(isinstance(p, str) for p in preds)
+    assert qa.clean_generated("Answer: Paris.\nMore text") == "Paris"
+    assert qa.answer(reader, []) == []
+
+
+@pytest.mark.offline
+def test_smollm2_reads_the_context(smol):
+    items = [qa.ITEMS[0], qa.ITEMS[20]]  # Paris, and an invented fact it cannot have memorised
+    preds = qa.answer(smol, items)
+    assert qa.f1(preds[0], items[0].answers) == 1.0 and qa.f1(preds[1], items[1].answers) > 0, preds
