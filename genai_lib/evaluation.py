@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from genai_lib.core import GenAIError
+
+if TYPE_CHECKING:
+    from genai_lib.text import LanguageModel
 
 _PUNCT = re.compile(r"[^\w\s']")
 
@@ -69,3 +73,28 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     if not all(refs):
         raise GenAIError("A reference is empty after normalisation; WER needs at least one reference word.")
     return float(jiwer.wer(refs, [normalize(h) for h in hypotheses]))
+
+
+def token_nll(lm: LanguageModel, text: str) -> tuple[list[str], list[float]]:
+    """The negative log-likelihood (nats) the model gives each token of ``text``, given the tokens before it.
+
+    Perplexity is ``exp`` of their mean, so this shows *where* a text is surprising: the first token
+    has no context and is not scored, exactly as in :meth:`genai_lib.text.LanguageModel.perplexity`.
+
+    Args:
+        lm: a loaded :class:`genai_lib.text.LanguageModel`.
+        text: at least two tokens of text.
+
+    Returns:
+        The scored tokens (as text, from the second token on) and their NLLs, two lists of equal length.
+    """
+    import torch
+
+    ids = lm.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(lm.device)  # (1, T)
+    if ids.shape[1] < 2:
+        raise GenAIError("token_nll needs a text of at least two tokens.")
+    with torch.no_grad():
+        logits = lm.model(input_ids=ids).logits[0, :-1].float()                # (T-1, V): predicts tokens 1..T-1
+    nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")  # (T-1,)
+    tokens = [lm.tokenizer.decode([int(i)]) for i in ids[0, 1:]]
+    return tokens, nll.cpu().tolist()

@@ -42,3 +42,16 @@ def test_metric_input_errors():
         ev.wer("a b", "a b")
     with pytest.raises(GenAIError, match="empty"):
         ev.wer(["!!!"], ["x"])
+
+
+def test_token_nll_matches_perplexity():
+    from genai_lib import text
+
+    lm = text.load("chat", profile="tiny")
+    sample = "the cat sat on the mat and the dog sat on the rug"
+    tokens, nll = ev.token_nll(lm, sample)
+    assert len(tokens) == len(nll) == len(lm.tokenizer(sample, add_special_tokens=False)["input_ids"]) - 1
+    assert all(v >= 0 for v in nll)
+    assert math.exp(sum(nll) / len(nll)) == pytest.approx(lm.perplexity(sample), rel=1e-4)
+    with pytest.raises(GenAIError, match="two tokens"):
+        ev.token_nll(lm, "a")
