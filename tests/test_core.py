@@ -1,3 +1,4 @@
+import re
 import time
 
 import numpy as np
@@ -70,6 +71,8 @@ def test_registry_has_every_role_in_every_profile():
     assert registry.spec("text2image", "hub").hub_id == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert "distilbert-base-cased-distilled-squad" in registry.spec("qa", "hub").hub_id
     assert not any("runwayml" in registry.spec(r, "hub").hub_id for r in registry.roles())
+    for role in ("text", "code", "text2image", "qa", "embedder", "asr"):  # pinned to a commit, not a branch
+        assert re.fullmatch(r"[0-9a-f]{40}", registry.spec(role, "hub").revision), role
     with pytest.raises(GenAIError, match="known roles"):
         registry.spec("telepathy")
     assert {row["role"] for row in registry.table("offline")} == set(registry.roles())
