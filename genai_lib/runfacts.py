@@ -102,8 +102,11 @@ def facts() -> dict[str, Any]:
     return out
 
 
-def report() -> dict[str, Any]:
-    """Show the run facts as a small box (HTML in Jupyter, text elsewhere) and save them if asked."""
+def report() -> None:
+    """Show the run facts as a small box (HTML in Jupyter, text elsewhere) and save them if asked.
+
+    Returns nothing, so that the last cell of a notebook shows only the box; :func:`facts` returns the data.
+    """
     data = facts()
     folder = os.environ.get("GENAI_RUNFACTS_DIR", "").strip()
     if folder:
@@ -131,4 +134,3 @@ def report() -> dict[str, Any]:
         display(bundle, raw=True, metadata={"genai_runfacts": data})
     except ImportError:
         print("Run facts\n" + text)
-    return data

@@ -125,3 +125,38 @@ def test_every_offline_registry_entry_loads():
     for role, path in paths.items():
         AutoTokenizer.from_pretrained(path)
         AutoModel.from_pretrained(path)
+
+
+PROMPTS = ["The quick brown fox", "a", "Once upon a time in a land far away", "xyz 123", "Hello"]
+
+
+def test_generate_batch_equals_one_by_one_greedy(tiny_lm):
+    one = [tiny_lm.generate(p, max_new_tokens=10) for p in PROMPTS]
+    for batch_size in (1, 2, 16):  # uneven batches, so rows of very different lengths share a batch
+        assert tiny_lm.generate_batch(PROMPTS, max_new_tokens=10, batch_size=batch_size) == one
+    assert tiny_lm.tokenizer.padding_side == "right"  # restored after the call
+
+
+def test_chat_batch_equals_chat_and_sampling_is_repeatable(tiny_lm):
+    msgs = ["Hi", [{"role": "user", "content": "What is 2+2?"}], "Tell me a story"]
+    assert tiny_lm.chat_batch(msgs, max_new_tokens=6, system="Be brief.") == \
+        [tiny_lm.chat(m, max_new_tokens=6, system="Be brief.") for m in msgs]
+    cfg = text.GenerationConfig(max_new_tokens=8, do_sample=True, temperature=1.5, seed=3)
+    assert tiny_lm.generate_batch(PROMPTS, cfg) == tiny_lm.generate_batch(PROMPTS, cfg)
+    assert len(set(tiny_lm.generate_batch(["abc"] * 6, cfg))) > 1  # rows draw different random numbers
+
+
+def test_generate_batch_bad_input(tiny_lm):
+    with pytest.raises(GenAIError, match="list"):
+        tiny_lm.generate_batch("one prompt")
+    with pytest.raises(GenAIError, match="empty"):
+        tiny_lm.generate_batch(["ok", " "])
+    with pytest.raises(GenAIError, match="batch_size"):
+        tiny_lm.generate_batch(["ok"], batch_size=0)
+    assert tiny_lm.generate_batch([]) == []
+
+
+@pytest.mark.offline
+def test_smollm2_batch_equals_one_by_one(smol):
+    qs = ["What is the capital of France?", "What is 12 plus 7?", "Name a primary colour."]
+    assert smol.chat_batch(qs, max_new_tokens=12) == [smol.chat(q, max_new_tokens=12) for q in qs]

@@ -1,0 +1,233 @@
+"""The chat app launched for real and driven from outside: through gradio_client and in headless Chromium.
+
+Gemini is the local stand-in server (tests/gemini_standin.py), reached by the real SDK over HTTP.
+Screenshots go to ``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gemini_standin import StandIn  # noqa: E402
+
+from genai_lib import app  # noqa: E402
+from genai_lib.gemini import GeminiChat, GeminiConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+SETTINGS = ("Be brief.", 0.4, 0.9, 96)  # system prompt, temperature, top-p, max output tokens
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(backend, config: app.AppConfig | None = None):
+    config = config or app.AppConfig(port=free_port())
+    demo = app.build_ui(backend, config)
+    app.launch(demo, config, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{config.port}"
+
+
+@pytest.fixture(scope="module")
+def live():
+    """The stand-in server and the app launched against it; yields (server, url, demo)."""
+    with StandIn(chunk_delay=0.15) as server:
+        backend = GeminiChat(GeminiConfig(api_key=server.key, base_url=server.url, backoff_base_s=0.05,
+                                          backoff_cap_s=0.2, total_timeout_s=20))
+        demo, url = launch(backend)
+        try:
+            yield server, url, demo
+        finally:
+            demo.close()
+
+
+@pytest.fixture(scope="module")
+def gclient(live):
+    from gradio_client import Client
+
+    c = Client(live[1], verbose=False)
+    yield c
+    c.close()
+
+
+# ----------------------------------------------------------------------------- gradio_client
+def test_gradio_client_chat_reaches_gemini_with_the_ui_settings(live, gclient):
+    server, _, _ = live
+    answer = gclient.predict("What is a VAE?", *SETTINGS, api_name="/chat")
+    assert answer == "Stand-in answer number 1 to: What is a VAE?\n\n*Answered by Gemini (gemini-3.5-flash).*"
+    answer = gclient.predict("And a GAN?", *SETTINGS, api_name="/chat")  # the session keeps the history
+    assert answer.startswith("Stand-in answer number 3 to: And a GAN?")
+    assert [c["role"] for c in server.requests[-1].body["contents"]] == ["user", "model", "user"]
+    body = server.requests[-1].body
+    assert body["systemInstruction"]["parts"][0]["text"] == "Be brief."
+    assert body["generationConfig"] == {"temperature": 0.4, "topP": 0.9, "maxOutputTokens": 96}
+    assert server.requests[-1].headers["x-goog-api-key"] == server.key
+
+
+def test_gradio_client_sees_the_answer_stream(live, gclient):
+    job = gclient.submit("Explain diffusion models in a few words", *SETTINGS, api_name="/chat")
+    final = job.result(timeout=60)
+    outputs = [o for o in job.outputs() if o]
+    assert len(outputs) >= 3 and outputs[-1] == final  # several growing partial answers, not one block
+    assert all(final.startswith(o.split("\n\n*Answered")[0]) for o in outputs)
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ("cut", "The answer was cut"), ("blocked", "Gemini blocked this prompt"), ("safety", "flagged (SAFETY)"),
+])
+def test_faults_through_the_running_app(live, gclient, fault, expected):
+    server, _, _ = live
+    server.fail(fault, after=2)
+    answer = gclient.predict("Tell me something", *SETTINGS, api_name="/chat")
+    assert expected in answer and "Traceback" not in answer and answer.endswith("(gemini-3.5-flash).*")
+
+
+def test_retry_after_through_the_running_app(live, gclient):
+    server, _, _ = live
+    server.fail("429", retry_after=0.5)
+    server.fail("503")
+    n = len(server.requests)
+    answer = gclient.predict("Again?", *SETTINGS, api_name="/chat")
+    # (the client's session keeps the conversation, so the answer number counts all earlier turns)
+    assert answer.startswith("Stand-in answer number ") and "to: Again?\n\n*Answered by Gemini" in answer
+    assert len(server.requests) == n + 3
+
+
+def test_input_limits_through_the_running_app(live, gclient):
+    server, _, _ = live
+    n = len(server.requests)
+    assert "Please type a message first" in gclient.predict("   ", *SETTINGS, api_name="/chat")
+    assert "the limit is 4,000" in gclient.predict("z" * 5000, *SETTINGS, api_name="/chat")
+    assert len(server.requests) == n
+
+
+def test_safe_server_settings(live):
+    _, url, demo = live
+    assert url.startswith("http://127.0.0.1:") and demo.server_name == "127.0.0.1" and not demo.share
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+    assert demo._queue.max_size == 64 and demo._queue.default_concurrency_limit == 4
+    port = int(url.rsplit(":", 1)[1])
+    try:  # another address of this machine must not reach the app (it listens on loopback only)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            other = s.getsockname()[0]
+    except OSError:
+        other = None
+    if other and not other.startswith("127."):
+        with pytest.raises(OSError):
+            socket.create_connection((other, port), timeout=2).close()
+
+
+@pytest.mark.slow
+def test_load_20_concurrent_chats():
+    spec = importlib.util.spec_from_file_location("app_load", ROOT / "bench" / "app_load.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = bench.run(chats=20, rounds=2, time_limit=150, emit=lambda line: None)
+    assert summary["errors"] == 0 and summary["rounds"] == 2
+    assert summary["requests_seen_by_standin"] == 41  # warm-up + 2 x 20, no hidden retries
+    assert summary["history_mixups"] == 0
+    assert summary["rss_growth_after_round1_mb"] < 30 and not summary["server_log_has_traceback"]
+
+
+# ----------------------------------------------------------------------------- headless Chromium
+def browser():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (make system)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    profile = tempfile.mkdtemp(prefix="chromium-app-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver.set_window_size(1000, 1250)
+    return driver, profile
+
+
+def ask_in_browser(driver, url: str, question: str, done: str, timeout: float, settle: float = 0.0) -> list[str]:
+    """Type a question, press Enter, and record every distinct text of the answer.
+
+    It stops when the answer contains ``done`` and has not changed for ``settle`` seconds.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    box = WebDriverWait(driver, 60).until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#chat-input textarea")))
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    seen: list[str] = []
+    end = time.monotonic() + timeout
+    changed = time.monotonic()
+    while time.monotonic() < end:
+        bots = driver.find_elements(By.CSS_SELECTOR, '[data-testid="bot"]')
+        text = bots[-1].text if bots else ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+            changed = time.monotonic()
+        if done in text and time.monotonic() - changed >= settle:
+            break
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.browser
+def test_browser_shows_the_streamed_answer_and_the_backend(live):
+    server, url, _ = live
+    driver, profile = browser()
+    try:
+        seen = ask_in_browser(driver, url, "What is a GAN?", "What is a GAN?", timeout=60)
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "app-standin.png"))
+        header = driver.find_element("css selector", "body").text
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    assert seen and "Stand-in answer number 1 to: What is a GAN?" in seen[-1]
+    assert "Answered by Gemini (gemini-3.5-flash)." in seen[-1] and "Backend: Gemini (gemini-3.5-flash)" in header
+    assert len([s for s in seen if "What is a GAN?" not in s]) >= 1  # partial answers were on screen first
+    assert server.requests[-1].body["contents"][-1]["parts"][0]["text"] == "What is a GAN?"
+
+
+@pytest.mark.browser
+@pytest.mark.offline
+def test_browser_without_a_key_uses_smollm2_and_says_so(monkeypatch):
+    """The chapter's screenshot: no key, so the local SmolLM2 answers (written to test-artifacts/)."""
+    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GENAI_APP_LOCAL_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    config = app.AppConfig.from_env("offline", port=free_port(), host="127.0.0.1", local_max_new_tokens=48)
+    backend = app.pick_backend(config, profile="offline")
+    assert isinstance(backend, app.LocalBackend)
+    demo, url = launch(backend, config)
+    driver, profile = browser()
+    try:
+        seen = ask_in_browser(driver, url, "What is the capital of France?", "Answered by", timeout=240, settle=8)
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "app-screenshot.png"))
+        page = driver.find_element("css selector", "body").text
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        demo.close()
+    assert seen and "Answered by the local model SmolLM2-135M-Instruct." in seen[-1]
+    assert "Paris" in seen[-1]
+    assert "Set GEMINI_API_KEY to answer with Gemini instead" in " ".join(page.split())
