@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from genai_lib.core import GenAIError, get_profile
 
@@ -420,25 +419,12 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     Returns:
         The continuations, without the prompts and special tokens, in the order of ``prompts``.
     """
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise GenAIError(f"batch_size must be a positive integer, got {batch_size!r}")
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str] = [""] * len(prompts)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = next(model.parameters()).device
-    try:
-        for b in tqdm(range(0, len(order), batch_size), desc="generating", disable=not progress):
-            idx = order[b:b + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)               # (B, T)
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
-                                 temperature=None, top_k=None, top_p=None)   # (B, T + new)
-            for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
-                out[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
-    finally:
-        tokenizer.padding_side = side
-    return out
+    from genai_lib.text import LanguageModel  # the one batched generation loop of the library
+
+    lm = LanguageModel(tokenizer, model, name="batch")
+    outs = lm.generate_batch(list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             progress=progress, seed=None)
+    return [o.strip() for o in outs]
 
 
 class RAG:
