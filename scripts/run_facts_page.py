@@ -18,10 +18,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from genai_lib import registry  # noqa: E402
-from genai_lib.core import PROFILES  # noqa: E402
+if str(REPO) not in sys.path:  # a fallback only: the genai_lib the caller imports (PYTHONPATH, venv) wins
+    sys.path.append(str(REPO))
 
 
 def _cell(text: object) -> str:
@@ -30,6 +28,9 @@ def _cell(text: object) -> str:
 
 def render(facts_dir: Path, notebooks: list[str]) -> str:
     """The page's markdown: a table of every notebook's run facts, totals, and the model registry."""
+    from genai_lib import registry
+    from genai_lib.core import PROFILES
+
     facts = {}
     for path in sorted(facts_dir.glob("*.json")):
         try:
