@@ -39,6 +39,7 @@ A summary (executed and cached notebooks, exports, seconds) is written to
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import secrets
@@ -66,7 +67,8 @@ from bookbuild.project import declared_exports, site_mode, toc_files  # noqa: E4
 SCRIPTS_BIN = REPO / "scripts" / "bin"  # holds the `typst` command myst runs for PDFs
 
 
-def finish_exports(root: Path, exports: list, config: dict, since: float, logs: Path, summary: dict) -> list[str]:
+def finish_exports(root: Path, exports: list, config: dict, since: float, logs: Path, summary: dict,
+                   built: dt.date) -> list[str]:
     """Check every declared export and finish the good ones (the docx); returns the problems."""
     problems = []
     summary["finished"] = {}
@@ -75,7 +77,7 @@ def finish_exports(root: Path, exports: list, config: dict, since: float, logs: 
         why = check_export(exp, since)
         if why is None:
             try:
-                summary["finished"][str(where)] = finish_export(exp, config.get("project") or {})
+                summary["finished"][str(where)] = finish_export(exp, config.get("project") or {}, built)
             except BuildError as err:
                 why = f"could not be finished: {err}"
         if why:
@@ -98,6 +100,8 @@ def build(args: argparse.Namespace) -> dict:
     env.update(GENAI_BOOK_BUILD="1", GENAI_RUNFACTS_DIR=str(root / "_build" / "runfacts"),
                GENAI_PROFILE=args.profile or os.environ.get("GENAI_PROFILE") or "offline",
                GENAI_LIB_HASH=lib_hash(), TYPST_PYTHON=sys.executable, FORCE_COLOR="0", NO_COLOR="1",
+               # "last updated" on the paper: the docx (here), the PDF (Typst's today) and the site's renderer
+               GENAI_BUILD_DATE=os.environ.get("GENAI_BUILD_DATE") or dt.date.today().isoformat(),
                GRADIO_ANALYTICS_ENABLED="False", PYDEVD_DISABLE_FILE_VALIDATION="1",
                TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -145,7 +149,8 @@ def build(args: argparse.Namespace) -> dict:
             problems.append("myst tried to download something (a template?) and there is no network; "
                             "exports need `template: ../templates/<kind>` and the site `site: template: ./templates/site`"
                             + (" — GENAI_SITE_THEME=book-theme needs internet" if mode == "book-theme" else ""))
-        problems += finish_exports(root, exports, config, t_start, logs, summary)
+        problems += finish_exports(root, exports, config, t_start, logs, summary,
+                                   dt.date.fromisoformat(env["GENAI_BUILD_DATE"]))
         if mode is None:
             shutil.rmtree(root / "_build" / "html", ignore_errors=True)
         elif not (root / "_build" / "html" / "index.html").exists():
