@@ -196,10 +196,12 @@ def fix_styles(styles) -> list[str]:
             continue
         el = etree.fromstring(xml)
         defaults = styles.find("w:docDefaults", NS)
-        if defaults is not None:
-            defaults.addnext(el) if sid == "Normal" else styles.append(el)
+        if sid != "Normal":
+            styles.append(el)
+        elif defaults is not None:
+            defaults.addnext(el)  # Normal first, right after the document defaults
         else:
-            styles.insert(0, el) if sid == "Normal" else styles.append(el)
+            styles.insert(0, el)
         added.append(sid)
     for s in styles.findall("w:style", NS):  # other paragraph styles that claim default lose it
         if s.get(f"{{{W}}}type") == "paragraph" and s.get(f"{{{W}}}styleId") != "Normal" and s.get(f"{{{W}}}default"):
