@@ -282,6 +282,24 @@ def test_typst_command_compiles_a_tablex_table(tmp_path):
     assert res.returncode == 1 and "error" in res.stderr
 
 
+def test_typst_command_compiles_a_subpar_figure(tmp_path):
+    """myst writes `subpar.grid` for a figure that embeds a cell with several outputs (the paper's
+    Figure 1); the local stand-in makes it one numbered, captioned, referable figure, offline."""
+    src = tmp_path / "f.typ"
+    src.write_text('#import "@preview/subpar:0.2.2"\n'
+                   '#figure(rect[x], caption: [First.], kind: "figure", supplement: [Figure]) <fig-a>\n'
+                   '#subpar.grid([```\nprinted\n```], rect(width: 2cm, height: 1cm), columns: 1, label: <fig-b>,\n'
+                   '  caption: [Embedded outputs.], kind: "figure", supplement: [Figure])\n'
+                   'See @fig-b and @fig-a.\n')
+    res = subprocess.run([str(REPO / "scripts" / "bin" / "typst"), "compile", str(src)],
+                         env={**os.environ, "TYPST_PYTHON": sys.executable}, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils not installed (make system)")
+    text = pdf_text(tmp_path / "f.pdf")
+    assert "Figure 2: Embedded outputs." in text and "See Figure 2 and Figure 1." in text
+
+
 # ----------------------------------------------------------------------------------------------
 # the real book, after `make book`
 # ----------------------------------------------------------------------------------------------
