@@ -1,0 +1,163 @@
+"""No hand-typed measurement in the book's prose.
+
+Every measured value on a page (a score, an accuracy, a loss, a speed, a time, a memory figure) must
+come from the run that built the page: the chapter embeds the notebook's labelled output
+(``![](#label)``) or quotes it with an inline expression (``{eval}``). This test reads the prose of
+every chapter and of the landing page, outside code, math, directive options, roles, inline code and
+link targets, and fails on anything that looks like a measurement:
+
+- a decimal number (``4.21``), a percentage (``98%``, ``12 percent``), a timing (``28 s``,
+  ``2.5 minutes``, ``under a minute``), a speed (``14 tok/s``) or a memory size (``1.5 GB``);
+- a metric name followed by a number (``FID 11``, ``pass@1 of 40``, ``an IS of 9``).
+
+A few constants and settings are allowed, each with its reason (:data:`ALLOWED`). Adding to the list
+needs a reason a reviewer accepts: a setting that the sentence explains, or a published figure with
+its citation — never a value this book's own run produced.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = sorted((REPO / "chapters").glob("*.md")) + [REPO / "index.md"]
+
+# (page name, exact text that is allowed, why). The text must occur on that page; unused entries fail.
+ALLOWED: list[tuple[str, str, str]] = [
+    ("gan.md", "0.9 instead of 1", "label smoothing's target, a setting the sentence explains"),
+    ("gan.md", "Set `ema_decay` to 0.9 and 0.999", "an exercise: settings to try"),
+    ("gan.md", "smoothed target 0.9", "figure caption: the label-smoothing setting drawn as a line"),
+]
+
+NUMBER_WORDS = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|half an?|a half|a quarter of an?)"
+PATTERNS = {
+    "decimal number": r"(?<![\w.])\d+\.\d+(?![\w.]|\s?(?:[KMGT]i?B|%|percent|ms|s|sec|seconds?|minutes?|tok)\b)",
+    "percentage": r"\d+(?:\.\d+)?\s?(?:%|percent\b)",
+    "timing": (r"(?:\d+(?:[.,]\d+)?|" + NUMBER_WORDS + r")(?:\s+and\s+a\s+half)?[\s-]+(?:(?:CPU|GPU|wall)\s+)?"
+               r"(?:ms|s|sec|secs|seconds?|minutes?|mins?|hours?|h)\b(?!\s*(?:of|per)\s+(?:CPU|GPU|speech|audio))"),
+    "throughput": r"\d+(?:\.\d+)?\s?(?:tok(?:ens)?/s|samples?/s|it/s|images?/s)",
+    "memory size": r"\d+(?:\.\d+)?\s?(?:[KMGT]i?B)\b",
+    "metric value": (r"\b(?:FID|IS|accuracy|pass@\d+|EM|F1|BLEU|ROUGE(?:-\w+)?|perplexity|WER|CER|loss|"
+                     r"exact match|recall@\d+|MRR|nDCG(?:@\d+)?)\s+(?:of\s+|=\s*|:\s*|is\s+|was\s+|at\s+|about\s+|around\s+|near\s+)?"
+                     r"\d(?:[\d.,]*\d)?"),
+}
+FLAG = re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(PATTERNS.values())), re.IGNORECASE)
+KINDS = list(PATTERNS)
+
+# directives whose body is code or data, not prose
+NON_PROSE = {"code", "code-block", "code-cell", "literalinclude", "math", "embed", "include", "raw",
+             "mermaid", "csv-table", "iframe", "bibliography"}
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """The page's prose, line by line (1-based line numbers), with code, math, directive options,
+    roles, inline code, inline math and link targets blanked out."""
+    lines = text.splitlines()
+    out: list[tuple[int, str]] = []
+    i = 0
+    if lines and lines[0].strip() == "---":  # frontmatter
+        i = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), len(lines) - 1) + 1
+    fence: tuple[str, bool] | None = None  # (fence marker, body is prose)
+    stack: list[tuple[str, bool]] = []
+    in_math = False
+    while i < len(lines):
+        line = lines[i]
+        s = line.strip()
+        i += 1
+        m = re.match(r"^(`{3,}|~{3,}|:{3,})\s*(\{([\w:-]+)\})?", s)
+        if stack and s and re.fullmatch(re.escape(stack[-1][0][0]) + "{%d,}" % len(stack[-1][0]), s):
+            stack.pop()
+            continue
+        if m:
+            marker, name = m.group(1), (m.group(3) or "")
+            prose = bool(name) and name not in NON_PROSE and marker[0] in "`:~" and not name.startswith("code")
+            if marker[0] == "`" and not name:
+                prose = False
+            stack.append((marker, prose))
+            # the directive's title (argument) is prose for admonitions and figures
+            rest = s[m.end():]
+            if prose and rest:
+                out.append((i, rest))
+            continue
+        if stack and not all(p for _, p in stack):
+            continue
+        if stack and re.match(r"^:[\w-]+:", s):  # directive option
+            continue
+        if s.startswith("$$"):
+            if not (len(s) > 2 and s.endswith("$$") and len(s) >= 4 and s != "$$"):
+                in_math = not in_math
+            continue
+        if in_math:
+            continue
+        out.append((i, line))
+    cleaned = []
+    for n, line in out:
+        line = re.sub(r"\{[\w:-]+\}`[^`]*`", " ", line)  # roles, {eval} included
+        line = re.sub(r"`[^`]*`", " ", line)  # inline code
+        line = re.sub(r"\$[^$]+\$", " ", line)  # inline math
+        line = re.sub(r"\]\([^)]*\)", "]", line)  # link and image targets
+        line = re.sub(r"\[@[^\]]*\]|@[\w:-]+", " ", line)  # citations
+        line = re.sub(r"<[^>]+>", " ", line)  # html tags
+        cleaned.append((n, line))
+    return cleaned
+
+
+def findings(path: Path) -> list[str]:
+    """Every suspected hand-typed measurement on a page, as ``page:line: kind 'text' in: ...``."""
+    text = path.read_text()
+    allowed = [a for a in ALLOWED if a[0] == path.name]
+    found = []
+    for n, line in prose_lines(text):
+        masked = line
+        for _, snippet, _ in allowed:
+            masked = masked.replace(snippet, " " * len(snippet))
+        for m in FLAG.finditer(masked):
+            kind = KINDS[int(next(k for k, v in m.groupdict().items() if v is not None)[1:])]
+            found.append(f"{path.relative_to(REPO)}:{n}: {kind} {m.group(0)!r} in: {line.strip()[:120]}")
+    return found
+
+
+def test_allowlist_is_short_and_used():
+    assert len(ALLOWED) <= 15, "the allowlist must stay short; quote measurements from the run instead"
+    for page, snippet, why in ALLOWED:
+        assert why.strip(), f"allowlist entry {snippet!r} needs a reason"
+        text = " ".join(line for _, line in prose_lines((REPO / "chapters" / page if page != "index.md"
+                                                         else REPO / page).read_text()))
+        assert snippet in text, f"allowlist entry {snippet!r} is not in the prose of {page} any more: remove it"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_hand_typed_measurement(page: Path):
+    found = findings(page)
+    assert not found, ("hand-typed measurements in the prose; embed the notebook's labelled output "
+                       "(![](#label)) or use {eval} instead:\n" + "\n".join(found))
+
+
+def test_detector_catches_and_spares():
+    """The detector itself: what it must flag, and what it must leave alone."""
+    page = ("---\ntitle: x\n---\n"
+            "The GAN reaches FID 4.21 and an IS of 9 in 28 CPU seconds.\n"
+            "It trains in under a minute, 98% of samples, 14 tok/s, peaks at 1.5 GB.\n"
+            "```python\nx = 0.5  # code is not prose\n```\n"
+            "$$\n\\beta = 0.9\n$$\n"
+            "The rate $\\eta = 0.1$, the role {eval}`f'{fid:.2f}'`, the code `lr=3e-4`.\n"
+            ":::{note} A note with 2.5 minutes\n:::\n"
+            "```{code-cell} python\nprint(1.5)\n```\n"
+            "8×8 digits, 1,797 images, 10 classes, in the link [x](a/1.5.md).\n")
+    flagged = [(n, m.group(0)) for n, line in prose_lines(page) for m in FLAG.finditer(line)]
+    words = " | ".join(f for _, f in flagged)
+    for expected in ("FID 4.21", "IS of 9", "28 CPU seconds", "a minute", "98%", "14 tok/s", "1.5 GB",
+                     "2.5 minutes"):
+        assert expected in words, (expected, flagged)
+    assert len(flagged) == 8, flagged  # nothing from code, math, roles, inline code, links, integers
+
+
+def test_landing_page_keeps_its_promise():
+    """The landing page promises that nothing on the pages is pasted in by hand; the tests above hold
+    the prose to it, so the promise must stay."""
+    text = (REPO / "index.md").read_text()
+    assert "Nothing is pasted in by hand" in text
+    assert "produced by executing" in text
