@@ -30,6 +30,7 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("gan.md", "0.9 instead of 1", "label smoothing's target, a setting the sentence explains"),
     ("gan.md", "to 0.9 and 0.999", "an exercise: EMA decay settings for the reader to try"),
     ("vae.md", "standard deviation 0.5", "the noise setting of the denoising experiment, not a result"),
+    ("prompting.md", "temperature 0.7", "an exercise: the sampling setting the reader is asked to use"),
     ("gan.md", "smoothed target 0.9", "figure caption: the label-smoothing setting drawn as a line"),
 ]
 
