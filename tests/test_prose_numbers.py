@@ -31,12 +31,16 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("gan.md", "to 0.9 and 0.999", "an exercise: EMA decay settings for the reader to try"),
     ("vae.md", "standard deviation 0.5", "the noise setting of the denoising experiment, not a result"),
     ("prompting.md", "temperature 0.7", "an exercise: the sampling setting the reader is asked to use"),
+    ("evaluation.md", "perplexity of 20", "a worked example of the definition (uncertain as among 20 tokens)"),
+    ("evaluation.md", "scores BLEU 0", "an exercise: the score the reader's hypothesis should reach"),
+    ("evaluation.md", "scores above 50", "an exercise: the score the reader's hypothesis should reach"),
+    ("transformers.md", "about 15 % of the", "BERT's published masking rate, cited (devlin2019bert)"),
     ("gan.md", "smoothed target 0.9", "figure caption: the label-smoothing setting drawn as a line"),
 ]
 
 NUMBER_WORDS = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|half an?|a half|a quarter of an?)"
 PATTERNS = {
-    "decimal number": r"(?<![\w.])\d+\.\d+(?![\w.]|\s?(?:[KMGT]i?B|%|percent|ms|s|sec|seconds?|minutes?|tok)\b)",
+    "decimal number": r"(?<![\w.])(?<![Ss]ection )(?<!§)\d+\.\d+(?![\w.]|\s?(?:[KMGT]i?B|%|percent|ms|s|sec|seconds?|minutes?|tok)\b)",
     "percentage": r"\d+(?:\.\d+)?\s?(?:%|percent\b)",
     "timing": (r"(?:(?:\d+(?:[.,]\d+)?|" + NUMBER_WORDS + r")(?:\s+and\s+a\s+half)?[\s-]+(?:(?:CPU|GPU|wall)\s+)?"
                r"(?:minutes?|mins?|hours?)\b|\d+(?:[.,]\d+)?[\s-]*(?:(?:CPU|GPU|wall)\s+)?(?:ms|s|sec|secs|seconds?)\b"
@@ -45,7 +49,9 @@ PATTERNS = {
     "memory size": r"\d+(?:\.\d+)?\s?(?:[KMGT]i?B)\b",
     "metric value": (r"\b(?:FID|(?-i:IS|EM|F1)|accuracy|pass@\d+|BLEU|ROUGE(?:-\w+)?|perplexity|WER|CER|loss|"
                      r"exact match|recall@\d+|MRR|nDCG(?:@\d+)?)\s+(?:of\s+|=\s*|:\s*|is\s+|was\s+|at\s+|about\s+|around\s+|near\s+)?"
-                     r"\d(?:[\d.,]*\d)?"),
+                     r"\d(?:[\d.,]*\d)?(?![\d.,]*\d)(?!\s+(?:real\s+)?(?:images|samples|questions|items|tokens)\b)"),
+    "approximate value": r"\b(?:about|roughly|around|nearly|almost|over|under|above|below)\s+(?![01]\b)\d[\d,]*(?:\.\d+)?\b"
+                         r"(?!\s*(?:[×x]\s*\d|images|samples|questions|items|tokens|words|characters|parameters|steps|epochs|classes|digits|pixels|lines|layers|years|times)\b)",
 }
 FLAG = re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(PATTERNS.values())), re.IGNORECASE)
 KINDS = list(PATTERNS)
