@@ -60,8 +60,9 @@ def render(facts: dict[str, dict]) -> str:
         over = " **over budget**" if f["wall_s"] > budget else ""
         lines.append(f"| {name} | {budget} s | {f['wall_s']:.0f} s ({f['cpu_s']:.0f} s){over} | "
                      f"{f['peak_mem_mb'] / 1024:.1f} GiB |")
-    lines.append(f"| **all notebooks** | **{total_budget / 60:.0f} min** | "
-                 f"**{total_wall / 60:.1f} min ({total_cpu / 60:.1f} min CPU)** | |")
+    total = (f"**{total_wall / 60:.1f} min ({total_cpu / 60:.1f} min CPU)**" if len(measured) == len(BUDGET_S)
+             else f"{len(measured)} of {len(BUDGET_S)} measured")
+    lines.append(f"| **all notebooks** | **{total_budget / 60:.0f} min** | {total} | |")
     if measured:
         profiles = sorted({f["profile"] for f in measured})
         devices = sorted({f["device_name"] for f in measured})
