@@ -234,3 +234,41 @@ def test_landing_page_keeps_its_promise():
     text = (REPO / "index.md").read_text()
     assert "Nothing is pasted in by hand" in text
     assert "produced by executing" in text
+
+
+def _defined_labels() -> set[str]:
+    """Every label a page can embed: notebook cells' ``#| label:``, and labelled blocks of the pages."""
+    labels = set()
+    for nb in NOTEBOOKS:
+        for cell in json.loads(nb.read_text())["cells"]:
+            src = "".join(cell["source"])
+            labels |= set(re.findall(r"^#\|\s*label:\s*([\w-]+)", src, re.MULTILINE))
+    for page in PAGES:
+        text = page.read_text()
+        labels |= set(re.findall(r"^:label:\s*([\w-]+)", text, re.MULTILINE))
+        labels |= set(re.findall(r"^\(([\w-]+)\)=", text, re.MULTILINE))
+    labels.add("tbl-run-facts")  # on the generated run-facts page (scripts/run_facts_page.py)
+    return labels
+
+
+def test_every_embedded_output_is_labelled_somewhere():
+    """A chapter that embeds a label nobody defines would show an empty block (myst says nothing;
+    scripts/check_pages.py fails the build). Catch the typo before the build."""
+    labels = _defined_labels()
+    missing = []
+    for page in PAGES:
+        text = page.read_text()
+        for label in re.findall(r"!\[[^\]]*\]\(#([\w-]+)\)", text, re.DOTALL) + re.findall(
+                r"^:::?\{embed\}\s*#?([\w-]+)", text, re.MULTILINE):
+            if label not in labels:
+                missing.append(f"{page.relative_to(REPO)}: ![](#{label})")
+    assert not missing, "embedded labels that no notebook cell or page defines:\n" + "\n".join(missing)
+
+
+def test_every_notebook_labels_its_run_facts():
+    """The last cell (``runfacts.report()``) is labelled ``facts-<notebook>`` so that pages can embed
+    the cost of the run that built them."""
+    for nb in NOTEBOOKS:
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        src = "".join(cells[-1]["source"])
+        assert "runfacts.report()" in src and f"#| label: facts-{nb.stem}" in src, nb.name
