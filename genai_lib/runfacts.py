@@ -8,7 +8,9 @@ Every notebook calls :func:`start` in its first code cell and :func:`report` in 
     runfacts.report()                                   # a small box: versions, wall time, peak memory
 
 When ``GENAI_RUNFACTS_DIR`` is set (the book build sets it), :func:`report` also writes the facts as
-``<name>.json`` there, so the book can list the cost of every chapter on one page.
+``<name>.json`` there, so the book can list the cost of every chapter on one page. The last cell is
+labelled ``#| label: facts-<name>``: each chapter embeds it (``![](#facts-<name>)``), so the time and
+memory a chapter quotes are those of the build that made the page (see ``docs/PROSE.md``).
 """
 
 from __future__ import annotations

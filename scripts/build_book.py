@@ -55,6 +55,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import run_facts_page  # noqa: E402
+import check_pages  # noqa: E402
 from bookbuild import BuildError  # noqa: E402
 from bookbuild.cache import invalidate_undeclared, lib_hash  # noqa: E402
 from bookbuild.exports import check_export, finish_export, publish_to_site  # noqa: E402
@@ -168,6 +169,7 @@ def build(args: argparse.Namespace) -> dict:
                     problems.append(f"the second site render (run facts) failed; see {logs / 'myst-build-facts.log'}")
         if mode is not None:  # last: the site offers the very files of exports/
             summary["site_downloads"] = publish_to_site(root, exports)
+        problems += check_pages.problems(root / "_build" / "site" / "content")  # empty embeds, unexecuted {eval}
         problems += [f"myst reported: {e}" + ("" if args.strict else " (a broken bibliography always fails the build)")
                      for e in myst_errors if is_fatal(e, args.strict)]
         summary["exports"] = {str(e.output): e.output.stat().st_size for e in exports if e.output.exists()}
