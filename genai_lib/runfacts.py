@@ -104,6 +104,28 @@ def facts() -> dict[str, Any]:
     return out
 
 
+def findings(*lines: str) -> None:
+    """Show what this run found, as a short markdown list, for a chapter to embed.
+
+    Each line is a sentence written from the run's own numbers (an f-string in the notebook), so the
+    chapter's reading of the results is that of the run that built the page, in every profile. Label
+    the cell (``#| label: out-<notebook>-findings``) and embed it in the chapter (``![](#...)``).
+
+    Args:
+        lines: the findings, one sentence each.
+    """
+    text = "\n".join(f"- {line}" for line in lines)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            raise ImportError
+        display({"text/markdown": text, "text/plain": text}, raw=True)
+    except ImportError:
+        print(text)
+
+
 def report() -> None:
     """Show the run facts as a small box (HTML in Jupyter, text elsewhere) and save them if asked.
 
