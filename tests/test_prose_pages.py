@@ -8,6 +8,7 @@ label nobody defines, an executed and an unexecuted ``{eval}``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,3 +68,32 @@ def test_a_hole_fails_and_names_the_page(tmp_path, node, words):
 
 def test_no_content_at_all_fails(tmp_path):
     assert check_pages.problems(tmp_path) == [f"no page content in {tmp_path}: myst did not build the pages"]
+
+
+@pytest.mark.book
+def test_the_book_build_fails_on_an_embed_that_finds_nothing(tmp_path):
+    """End to end: scripts/build_book.py on the build fixture, with a page that embeds one labelled
+    output that exists and one that does not. myst itself exits 0 and logs nothing about it."""
+    import shutil
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    proj = tmp_path / "proj"
+    shutil.copytree(repo / "tests" / "fixtures" / "book", proj)
+    (proj / "templates").symlink_to(repo / "templates")
+    nb = json.loads((proj / "notebooks" / "squares.ipynb").read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["source"] = ["#| label: out-squares\n"] + code["source"]
+    (proj / "notebooks" / "squares.ipynb").write_text(json.dumps(nb))
+    (proj / "chapters" / "results.md").write_text("---\ntitle: Results\n---\nThe run printed:\n\n"
+                                                  "![](#out-squares)\n\nAnd this label is a typo:\n\n![](#out-squarez)\n")
+    config = (proj / "myst.yml").read_text()
+    (proj / "myst.yml").write_text(config.replace("    - file: notebooks/squares.ipynb\n",
+                                                  "    - file: notebooks/squares.ipynb\n    - file: chapters/results.md\n"))
+    env = dict(os.environ, PYTHONPATH=str(repo), GENAI_PROFILE="tiny")
+    env.pop("GENAI_SITE_THEME", None)
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "build_book.py"), "--project", str(proj), "--quiet",
+                           "--no-exports", "--no-site"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "chapters/results.md: the embedded output #out-squarez was not found" in done.stderr, done.stderr
+    assert "#out-squares " not in done.stderr  # the label that exists was embedded
