@@ -47,8 +47,8 @@ def page_problems(page: dict, name: str) -> list[str]:
         if kind == "embed":
             label = (node.get("source") or {}).get("label") or node.get("label") or "?"
             if not _has_output(node):
-                found.append(f"{name}: the embedded output #{label} was not found (no executed notebook in the "
-                             f"table of contents has a cell labelled '{label}', or it printed nothing)")
+                found.append(f"{name}: the embedded output #{label} was not found (no notebook cell or page in the "
+                             f"table of contents defines the label '{label}', or the cell printed nothing)")
             for n in _nodes(node):
                 if n.get("type") == "output" and (n.get("jupyter_data") or {}).get("output_type") == "error":
                     found.append(f"{name}: the embedded output #{label} is an error")
