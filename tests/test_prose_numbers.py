@@ -275,3 +275,12 @@ def test_every_notebook_labels_its_run_facts():
         cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
         src = "".join(cells[-1]["source"])
         assert "runfacts.report()" in src and f"#| label: facts-{nb.stem}" in src, nb.name
+
+
+def test_no_backtick_in_a_backtick_directive_title():
+    """A backtick fence cannot carry a backtick in its info string (CommonMark): myst then reads the
+    directive as plain text and the rest of the page as a code block, hiding every embed after it."""
+    bad = [f"{page.relative_to(REPO)}:{n}: {line.strip()[:80]}" for page in PAGES
+           for n, line in enumerate(page.read_text().splitlines(), 1)
+           if re.match(r"^\s*`{3,}\{[\w:-]+\}.*`", line)]
+    assert not bad, "use a colon fence (:::{directive}) or drop the backticks:\n" + "\n".join(bad)
