@@ -34,11 +34,13 @@ import secrets
 import selectors
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -282,6 +284,7 @@ def _boot():
         os.setgid(cfg["drop_to"])
         os.setuid(cfg["drop_to"])
     os.chdir(cfg["workdir"])
+    os.environ["TMPDIR"] = cfg["workdir"]  # tempfile then writes to the working folder
     source, tests = cfg["source"], cfg["tests"]
     audit, exit_, compile_, exec_, dict_, repr_, str_, type_, isinstance_ = (sys.audit, os._exit, compile, exec,
                                                                             dict, repr, str, type, isinstance)
@@ -501,6 +504,31 @@ def run(source: str, config: SandboxConfig | None = None, tests: str | None = No
     return _verdict(out, err, verdict, code, timed_out, flooded, duration, nonce, cfg, active, warning)
 
 
+def overhead(repeats: int = 10, program: str = "pass") -> dict[str, float]:
+    """Median wall-clock seconds to run ``program`` once: as a plain subprocess, and in the sandbox with and
+    without bubblewrap (the configurations are interleaved, so a busy machine slows all of them alike).
+
+    Returns:
+        {configuration: median seconds}; the bubblewrap entry is missing where it cannot start.
+    """
+    plain = [sys.executable, "-I", "-B", "-c", program]
+    runs: dict[str, Callable[[], object]] = {
+        "plain subprocess": lambda: subprocess.run(plain, capture_output=True, check=True),
+        "sandbox without bubblewrap": lambda: run(program, SandboxConfig(isolation=False)),
+    }
+    if not isolation_problem():
+        runs["sandbox with bubblewrap"] = lambda: run(program, SandboxConfig(isolation=True))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():  # warm-up: the first start reads the interpreter from disk
+        fn()
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def _collect(proc: subprocess.Popen, vr: int, deadline: float, cap: int) -> tuple[str, str, str, bool, bool]:
     """Read stdout, stderr and the verdict pipe until they close, the deadline, or more than ``cap`` bytes."""
     bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray(), vr: bytearray()}
@@ -542,12 +570,31 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
     proc.kill()
     proc.wait()
-    for _ in range(500):  # anything left in the process group
+    for _ in range(500):  # anything left in the process group (zombies are only waiting for init to reap them)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             break
+        if not _alive_in_group(proc.pid):
+            break
         time.sleep(0.01)
+
+
+def _alive_in_group(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (not a zombie); True where /proc cannot tell."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state, _, pgrp = f.read().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _verdict(out: str, err: str, verdict: str, code: int, timed_out: bool, flooded: bool, duration: float,

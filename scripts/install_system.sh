@@ -6,6 +6,7 @@ need=()
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v pdftotext   >/dev/null 2>&1 || need+=(poppler-utils)
+command -v bwrap       >/dev/null 2>&1 || need+=(bubblewrap)   # the sandbox's OS isolation layer (genai_lib/sandbox.py)
 if [ ${#need[@]} -eq 0 ]; then echo "system packages: all present"; exit 0; fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then

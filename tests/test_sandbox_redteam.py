@@ -283,8 +283,8 @@ def test_under_bubblewrap_the_program_sees_only_its_own_processes_and_no_environ
     r = sandbox.run("import os\nprint(os.getpid(), sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
                     "print(sorted(os.environ))", OS)
     pid_line, env_line = r.stdout.strip().splitlines()
-    # PATH is the only variable passed in; bubblewrap adds PWD, and Python itself sets LC_CTYPE (PEP 538)
-    assert r.passed and pid_line == "2 [1, 2]" and set(eval(env_line)) <= {"PATH", "PWD", "LC_CTYPE"}, r
+    # PATH is the only variable passed in; bubblewrap adds PWD, Python itself LC_CTYPE (PEP 538), the harness TMPDIR
+    assert r.passed and pid_line == "2 [1, 2]" and set(eval(env_line)) <= {"PATH", "PWD", "LC_CTYPE", "TMPDIR"}, r
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
