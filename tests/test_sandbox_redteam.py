@@ -35,6 +35,13 @@ def _check(body: str, config=ALL) -> sandbox.SandboxResult:
     return codegen.check(ADD, textwrap.dedent(body) + "\n" + GOOD, config)
 
 
+def test_every_layer_runs_on_ci():
+    """CI machines (CI=true, as GitHub sets it) must run the bubblewrap tests, not skip them."""
+    if os.environ.get("CI", "").lower() in ("1", "true") and sandbox.isolation_problem():
+        pytest.fail(f"the bubblewrap layer cannot start on this CI machine: {sandbox.isolation_problem()} "
+                    "(scripts/install_system.sh installs bubblewrap and, on Ubuntu, allows its user namespaces)")
+
+
 def test_the_correct_solution_passes_under_every_configuration():
     for cfg in (ALL, HOOK) + ((OS,) if sandbox.isolation_problem() == "" else ()):
         r = codegen.check(ADD, GOOD, cfg)
