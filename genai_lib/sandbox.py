@@ -209,8 +209,8 @@ def _nobody_works() -> bool:
         return False
 
 
-def _plan(cfg: SandboxConfig) -> tuple[bool, bool, str]:
-    """(use bubblewrap, drop to nobody, warning) for ``cfg`` on this machine."""
+def _plan(cfg: SandboxConfig) -> tuple[bool, bool, str, tuple[str, ...]]:
+    """(use bubblewrap, drop to nobody, warning, layer names) for ``cfg`` on this machine."""
     problem = isolation_problem() if cfg.isolation is not False else ""
     if cfg.isolation and problem:
         raise GenAIError(f"isolation=True, but {problem}. Install bubblewrap, or use isolation=None to run with "
@@ -221,15 +221,14 @@ def _plan(cfg: SandboxConfig) -> tuple[bool, bool, str]:
     warning = f"no OS isolation layer: {problem}; running with the remaining layers" if problem else ""
     if warning:
         warnings.warn(warning, SandboxWarning, stacklevel=3)
-    return use_bwrap, nobody, warning
+    names = (*(("bubblewrap",) if use_bwrap else ()), "process", "rlimits",
+             *(("audit-hook",) if cfg.audit_hook else ()), *(("nobody",) if nobody else ()))
+    return use_bwrap, nobody, warning, names
 
 
 def layers(config: SandboxConfig | None = None) -> tuple[str, ...]:
     """The protection layers :func:`run` will use on this machine with ``config``."""
-    cfg = config or SandboxConfig()
-    use_bwrap, nobody, _ = _plan(cfg)
-    return (*(("bubblewrap",) if use_bwrap else ()), "process", "rlimits",
-            *(("audit-hook",) if cfg.audit_hook else ()), *(("nobody",) if nobody else ()))
+    return _plan(config or SandboxConfig())[3]
 
 
 def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
@@ -258,8 +257,7 @@ def run(source: str, config: SandboxConfig | None = None, tests: str | None = No
     if cfg.timeout_s <= 0 or cfg.cpu_s < 1 or cfg.memory_mb < 64 or cfg.max_processes < 1 or cfg.output_kb < 1:
         raise GenAIError("SandboxConfig needs timeout_s > 0, cpu_s >= 1, memory_mb >= 64 (Python itself needs "
                          "some memory to start), max_processes >= 1 and output_kb >= 1.")
-    use_bwrap, nobody, warning = _plan(cfg)
-    active = layers(cfg)
+    use_bwrap, nobody, warning, active = _plan(cfg)
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     host_dir = None if use_bwrap else tempfile.mkdtemp(prefix="genai-sandbox-")
     nonce = secrets.token_hex(16)
@@ -286,7 +284,7 @@ def run(source: str, config: SandboxConfig | None = None, tests: str | None = No
         out, err, verdict, timed_out, flooded = _collect(proc, vr, t0 + cfg.timeout_s, cfg.output_kb * 1024)
         duration = time.perf_counter() - t0
         code = proc.returncode
-        if use_bwrap and code > 128:  # bubblewrap exits with 128 + the signal that killed the program
+        if use_bwrap and 128 < code < 128 + signal.NSIG:  # bubblewrap exits with 128 + the signal that killed it
             code = -(code - 128)
     finally:
         for fd in (vr, vw):
@@ -408,7 +406,8 @@ def _verdict(out: str, err: str, verdict: str, code: int, timed_out: bool, flood
     elif "MemoryError" in err:
         status, message = "memory", "MemoryError: the program hit the memory limit"
     elif code < 0:
-        status, message = "failed", f"killed by signal {signal.Signals(-code).name}, without a verdict"
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        status, message = "failed", f"killed by signal {name}, without a verdict"
     elif err.startswith("bwrap:"):
         status, message = "error", f"the sandbox could not start the program ({err.strip().splitlines()[0]})"
     else:
