@@ -6,7 +6,7 @@ secrets or write where it should not. :func:`run` executes a program behind laye
 1. **bubblewrap** (``bwrap``, when it can start): new PID, network, IPC, UTS and mount namespaces;
    the interpreter and its libraries mounted read-only and nothing else of the machine visible; a
    fresh, size-capped ``tmpfs`` as the working folder and the only writable place; a fresh ``/proc``
-   that shows only the sandbox's own processes; no environment but ``PATH``; killed with its parent.
+   that shows only the sandbox's own processes; of the caller's environment only ``PATH``; killed with its parent.
    Started as root, the program then runs as user ``nobody``. Where bubblewrap cannot start (not
    installed, or a container that forbids namespaces) :func:`run` says so loudly (a
    :class:`SandboxWarning` and :attr:`SandboxResult.warning`) and keeps the other layers;
