@@ -192,14 +192,19 @@ def extract_code(reply: str, entry_point: str) -> str:
     return rest + "\n" if nl < 0 else imports + rest[:nl + 1] + truncate(rest[nl + 1:])
 
 
-def program(task: CodeTask, solution: str) -> str:
-    """The program the sandbox runs: the solution, the hidden tests and the call of ``check``."""
-    return f"{solution}\n\n{task.tests}\ncheck({task.entry_point})\n"
+def tests_for(task: CodeTask) -> str:
+    """The trusted code the sandbox runs after a solution: the hidden tests and the call of ``check``."""
+    return f"{task.tests}\ncheck({task.entry_point})\n"
 
 
 def check(task: CodeTask, solution: str, config: sandbox.SandboxConfig | None = None) -> sandbox.SandboxResult:
-    """Run ``solution`` (the source of the whole function) against the task's hidden tests, in the sandbox."""
-    return sandbox.run(program(task, solution), config)
+    """Run ``solution`` (the source of the whole function) against the task's hidden tests, in the sandbox.
+
+    The solution runs first; the tests run after it as a separate, trusted step with untouched builtins, and
+    the result is ``passed`` only when the harness saw that step finish. Exiting early (``sys.exit``,
+    ``os._exit``, ``KeyboardInterrupt``), printing a fake verdict or tampering with the harness is a failure.
+    """
+    return sandbox.run(solution, config, tests=tests_for(task))
 
 
 def uses_chat(lm: LanguageModel) -> bool:

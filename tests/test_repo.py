@@ -39,7 +39,10 @@ def test_workflows_do_what_the_readme_promises():
     book = yaml.safe_load(book_text)
     env = book["jobs"]["build"]["env"]
     assert env["GENAI_PROFILE"] == "hub" and env["GENAI_SITE_THEME"] == "book-theme"
-    assert "secrets.HF_TOKEN" in env["HF_TOKEN"] and "secrets.GEMINI_API_KEY" in env["GEMINI_API_KEY"]
+    # the secrets go to the build step only, not to every step and action of the job (issue #13)
+    assert "HF_TOKEN" not in env and "GEMINI_API_KEY" not in env
+    build = next(step for step in book["jobs"]["build"]["steps"] if step.get("run") == "make book")
+    assert "secrets.HF_TOKEN" in build["env"]["HF_TOKEN"] and "secrets.GEMINI_API_KEY" in build["env"]["GEMINI_API_KEY"]
     assert "vars.GPU_RUNNER" in book["jobs"]["build"]["runs-on"]
     assert "schedule" in book[True] and "deploy-pages" in book_text  # yaml reads `on:` as True
     assert "echo $HF_TOKEN" not in book_text and "echo $GEMINI_API_KEY" not in book_text
