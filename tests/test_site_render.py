@@ -704,13 +704,23 @@ def test_myst_builds_the_fixture_book_with_this_template(tmp_path):
     html_dir = book / "_build" / "html"
     report = json.loads((html_dir / "site-report.json").read_text())
     assert report["pages"] == 5 and report["unknown_node_types"] == [] and report["warnings"] == []
+    assert report["profile"] in ("tiny", "offline", "hub")
     paper = (html_dir / "paper.html").read_text()
     assert paper.count('class="cite"') >= 4 and 'id="cite-ho2020denoising"' in paper
     assert 'class="katex"' in paper and '<span class="eq-number">(1)</span>' in paper
     assert '<a class="xref" href="#tbl-models">Table' in paper and 'id="fn-note"' in paper
-    demo = (html_dir / "demo.html").read_text()
-    assert "Open in Colab" in demo and "/blob/main/notebooks/demo.ipynb" in demo
-    assert list((html_dir / "build").glob("demo-*.ipynb"))
+    # the notebook shares its chapter's file name and title: the site gives it its own
+    demo = (html_dir / "basics-notebook.html").read_text()
+    assert "Open in Colab" in demo and "/blob/main/notebooks/basics.ipynb" in demo
+    assert "<h1 class=\"page-title\">The Basics — notebook</h1>" in demo and 'id="live-toggle"' in demo
+    assert list((html_dir / "build").glob("basics-*.ipynb"))
+    assert report["renamed"] == {"basics-1": "basics-notebook"}
+    basics = (html_dir / "basics.html").read_text()
+    assert 'href="basics-notebook.html" rel="next"' in basics
+    # the embed's caption keeps its math (read from the Markdown source), typeset
+    assert "The curve <span class=\"math-inline\"><math" in basics and "\\sin" not in basics
+    assert (html_dir / "sitemap.xml").exists() and (html_dir / "assets" / "thebe" / "index.js").exists() or \
+        not (ROOT / "templates" / "site" / "node_modules" / "thebe").exists()
 
 
 def test_proofs_exercises_and_numbered_headings():

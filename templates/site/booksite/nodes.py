@@ -645,7 +645,10 @@ _GREEK.update({"varepsilon": "ε", "vartheta": "ϑ", "varphi": "φ"})
 _SYMBOLS = {"approx": "≈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "neq": "≠", "ne": "≠", "times": "×",
             "cdot": "·", "sim": "~", "to": "→", "rightarrow": "→", "leftarrow": "←", "infty": "∞", "sum": "Σ",
             "prod": "Π", "sqrt": "√", "pm": "±", "in": "∈", "log": "log", "exp": "exp", "mid": "|",
-            "ldots": "…", "dots": "…", "cdots": "⋯", "propto": "∝", "nabla": "∇", "partial": "∂"}
+            "ldots": "…", "dots": "…", "cdots": "⋯", "propto": "∝", "nabla": "∇", "partial": "∂", "int": "∫",
+            "forall": "∀", "exists": "∃", "cup": "∪", "cap": "∩", "subset": "⊂", "ell": "ℓ", "lVert": "‖", "rVert": "‖",
+            "left": "", "right": "", "quad": " ", "qquad": " ", "top": "ᵀ", "odot": "⊙", "oplus": "⊕",
+            "min": "min", "max": "max", "arg": "arg", "sin": "sin", "cos": "cos", "mathbb": ""}
 _SUB = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 _SUP = str.maketrans("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")
 
@@ -658,7 +661,7 @@ def tex_to_text(tex: str) -> str:
         # Unicode has sub/superscripts for only some characters: otherwise keep the _ or ^
         return conv if all(c != o for c, o in zip(conv, body) if o.isalnum()) else mark + body
 
-    t = re.sub(r"\\(?:mathrm|mathbf|mathit|mathcal|text|operatorname|boldsymbol)\s*\{([^{}]*)\}", r"\1", tex)
+    t = re.sub(r"\\(?:mathrm|mathbf|mathit|mathcal|mathbb|text|operatorname|boldsymbol)\s*\{([^{}]*)\}", r"\1", tex)
     t = re.sub(r"\\(?:bar|overline)\s*\{?\\([A-Za-z]+)\}?", lambda m: "\\" + m.group(1) + "\u0304", t)
     t = re.sub(r"\\(?:bar|overline)\s*\{?([A-Za-z0-9])\}?", lambda m: m.group(1) + "\u0304", t)
     t = re.sub(r"\\(?:hat|widehat)\s*\{?([A-Za-z0-9])\}?", lambda m: m.group(1) + "\u0302", t)

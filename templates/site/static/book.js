@@ -132,7 +132,7 @@
   var input = document.getElementById("search-input");
   var box = document.getElementById("search-results");
   var engine = null, loading = false, selected = -1, waiting = [];
-  var PAGE = 12;
+  var PAGE = 12, limit = PAGE;    // results shown: 12, or all after "Show all"
 
   function fold(s) { return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase(); }
   function loadIndex(then) {
@@ -190,10 +190,9 @@
     return (start > 0 ? "…" : "") + text.slice(start, start + 170) + (start + 170 < text.length ? "…" : "");
   }
   function search(q) { return engine.search(q); }
-  function show(limit) {
+  function show() {
     var q = input.value.trim();
     if (!q) { box.hidden = true; box.innerHTML = ""; return; }
-    limit = limit || PAGE;
     loadIndex(function () {
       var hits = search(q);
       selected = -1;
@@ -211,13 +210,13 @@
           '<button type="button" class="sr-more" id="search-more">Show all ' + hits.length + " results (" +
           (hits.length - limit) + " more)</button>" : '<div class="sr-count">' + hits.length + (hits.length === 1 ? " result" : " results") + "</div>");
         var more = document.getElementById("search-more");
-        if (more) more.addEventListener("click", function (ev) { ev.stopPropagation(); show(hits.length); input.focus(); });
+        if (more) more.addEventListener("click", function (ev) { ev.stopPropagation(); limit = hits.length; show(); });
       }
       box.hidden = false;
     });
   }
   if (input && box) {
-    input.addEventListener("input", function () { show(); });
+    input.addEventListener("input", function () { limit = PAGE; show(); });
     input.addEventListener("focus", function () { loadIndex(function () {}); if (input.value.trim()) show(); });
     input.addEventListener("keydown", function (e) {
       var hits = box.querySelectorAll("a.search-hit");
