@@ -736,3 +736,78 @@ def test_proofs_exercises_and_numbered_headings():
     assert '<div class="proof-title">Theorem 2 (Bayes)</div>' in out
     assert '<div class="proof-title">Exercise 1</div>' in out and "Solution to Exercise 1</div>" in out
     assert '<span class="heading-number">3</span> Third' in out and 'class="glossary"' in out
+
+
+def test_captions_typeset_math_and_alt_text_reads_it_as_unicode():
+    """myst drops the $ of an embed's caption: math is found again (bare commands or the source's
+    $...$), typeset in the caption and written as Unicode in the alt text; never LaTeX source."""
+    bare = "Left: the signal left, \\bar\\alpha_t, for two schedules; erased by t \\approx 400."
+    assert nodes.alt_text(bare) == "Left: the signal left, ᾱₜ, for two schedules; erased by t ≈ 400."
+    html_ = nodes.caption_html(bare)
+    assert "\\bar" not in html_ and html_.count("<math") == 2 and "by t <span" in html_
+    assert nodes.alt_text("A $\\mathcal{N}(0, I)$ prior and $x_{ij}^2$") == "A N(0, I) prior and xᵢⱼ²"
+    assert nodes.label_to_words("fig-diffusion-loss") == "Figure: diffusion loss"
+    from booksite import katex
+    from booksite.build import KATEX_DIST
+
+    tex = katex.start(KATEX_DIST.parent)
+    if tex is None:
+        pytest.skip("node or npm's katex not installed (make site-template)")
+    try:
+        out = nodes.caption_html("The curve $\\sin(x)$.", nodes.Page(inline_math=tex))
+    finally:
+        tex.close()
+    assert out.startswith('The curve <span class="math-inline"><span class="katex">') and out.endswith("</span>.")
+    well_formed(out)
+
+
+def test_embed_captions_are_read_from_the_markdown_source():
+    from booksite.build import embed_captions
+
+    src = "Text.\n\n![The curve $\\sin(x)$ [see](#x).](#fig-curve)\n\n![](#fig-bare)\n"
+    assert embed_captions(src) == {"fig-curve": "The curve $\\sin(x)$ [see](#x).", "fig-bare": ""}
+
+
+def test_machine_paths_are_shortened_in_every_kind_of_output():
+    out, page = render(outputs(
+        {"output_type": "stream", "name": "stderr",
+         "text": "/root/.venv/lib/python3.11/site-packages/peft/tuners/lora.py:12: FutureWarning: x\n"},
+        {"output_type": "error", "ename": "OSError", "evalue": "no file /work/main/data/x.npy",
+         "traceback": ["File /home/ada/book/genai_lib/text.py:3, in f()"]},
+        {"output_type": "execute_result", "data": {"text/plain": {"content": "PosixPath('/tmp/tmpab12/model')"}}}))
+    assert "/root/" not in out and "/work/" not in out and "/home/ada" not in out and "/tmp/" not in out
+    assert "…/site-packages/peft/tuners/lora.py:12" in out and "…/genai_lib/text.py:3" in out
+    assert page.scrubbed_paths == 4
+    # URLs and relative paths are left alone
+    assert nodes.scrub_paths("https://example.org/root/x and notebooks/x.ipynb") == \
+        "https://example.org/root/x and notebooks/x.ipynb"
+
+
+def test_bibliography_is_alphabetical_and_unnumbered():
+    refs = {"cite": {"order": ["z", "a", "v"], "data": {
+        "z": {"html": "Zhang, Y. (2020). Z."}, "a": {"html": "Ábel, N. (2019). A."},
+        "v": {"html": "von Platen, P. (2022). Diffusers."}}}}
+    bib = nodes.render_bibliography(nodes.Page(references=refs))
+    assert [m for m in re.findall(r'id="cite-(\w)"', bib)] == ["a", "v", "z"]
+    assert "<ol" not in bib
+
+
+def test_notebook_pages_get_their_own_slugs_and_titles():
+    from booksite.build import notebook_names
+
+    pages = {"index": {"location": "/index.md", "frontmatter": {"title": "Home"}},
+             "gan": {"location": "/chapters/gan.md", "frontmatter": {"title": "GANs"}},
+             "gan-1": {"location": "/notebooks/gan.ipynb", "frontmatter": {"title": "GANs: a game"}},
+             "qa": {"location": "/chapters/qa.md", "frontmatter": {"title": "Question answering"}},
+             "qa-1": {"location": "/notebooks/qa.ipynb", "frontmatter": {"title": "Question answering"}},
+             "solo": {"location": "/notebooks/solo.ipynb", "frontmatter": {"title": "Solo"}}}
+    slugs, titles = notebook_names({}, pages)
+    assert slugs == {"gan-1": "gan-notebook", "qa-1": "qa-notebook"}
+    assert titles == {"qa-1": "Question answering — notebook"}
+
+
+def test_a_pdf_made_through_typst_is_labelled_pdf(tmp_path):
+    b = SiteBuilder(Source(None, tmp_path), tmp_path / "out", quiet=True)
+    item = b._download({"format": "typst", "filename": "paper.pdf", "url": "/paper-1.pdf"})
+    assert item["format"] == "pdf"
+    assert b._download({"format": "docx", "url": "/paper-1.docx"})["format"] == "docx"

@@ -28,6 +28,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pygments.formatters import HtmlFormatter
 
+from booksite import katex as katex_renderer
 from booksite import nodes
 from booksite.search import build_index
 
@@ -331,6 +332,7 @@ class SiteBuilder:
                     captions.setdefault((n.get("source") or {}).get("label") or n.get("label") or "", n["alt"])
 
         page_titles = {s: (pages[s].get("frontmatter") or {}).get("title") or s for s in slugs}
+        tex = katex_renderer.start(KATEX_DIST.parent) if katex else None
         downloads = self.book_downloads(project, pages)
         search_docs, unknown, rendered = [], set(), {}
         for i, slug in enumerate(slugs):
@@ -340,7 +342,7 @@ class SiteBuilder:
                               text_asset=self.text_asset, page_href=page_href,
                               embed_numbers=nodes.number_embeds(data.get("mdast")),
                               title=fm.get("title") or slug, captions=captions, embed_captions=sources[slug],
-                              page_titles=page_titles)
+                              page_titles=page_titles, inline_math=tex)
             body = nodes.render(data.get("mdast"), page)
             abstract = ""
             parts = fm.get("parts") or {}
@@ -367,6 +369,8 @@ class SiteBuilder:
             if page.math_fallbacks:
                 self.log(f"{slug}: {page.math_fallbacks} math expression(s) rendered with latex2mathml")
 
+        if tex:
+            tex.close()
         tmpl = self.env.get_template("page.html")
         thebe_ok = (THEBE_DIST / "index.js").exists()
         for i, slug in enumerate(slugs):

@@ -62,6 +62,8 @@ class Page:
     # set while a notebook cell or an embed renders: the alt text its images get
     alt_hint: str = ""
     page_titles: dict[str, str] = field(default_factory=dict)    # slug -> title the site gives the page
+    # typesets inline LaTeX the page renders itself (captions): KaTeX through Node (booksite.katex), else MathML
+    inline_math: Callable[[str], str | None] | None = None
     code_cells: int = 0
     scrubbed_paths: int = 0
 
@@ -598,7 +600,7 @@ def h_embed(node: Node, page: Page) -> str:
     if caption_src or link or number:
         num = f'<span class="caption-number">{esc(number)}:</span> ' if number else ""
         fid = f' id="{esc(label)}"' if number else ""
-        return f'<figure{fid} class="embed">{body}<figcaption>{num}{caption_html(caption_src)}{link}</figcaption></figure>'
+        return f'<figure{fid} class="embed">{body}<figcaption>{num}{caption_html(caption_src, page)}{link}</figcaption></figure>'
     return f'<div class="embed">{body}</div>'
 
 
@@ -622,7 +624,7 @@ _DOLLAR_MATH = re.compile(r"(?<!\\)\$([^$]+?)(?<!\\)\$")
 _BARE_TEX = re.compile(r"(?:\\[A-Za-z]+)+(?:\{[^{}]*\})?(?:[_^](?:\{[^{}]*\}|[A-Za-z0-9]))*")
 
 
-def caption_html(text: str) -> str:
+def caption_html(text: str, page: Page | None = None) -> str:
     """A caption written in Markdown's alt text: plain text with ``$math$`` rendered as math. A LaTeX
     command without dollars (myst drops them from an embed's alt) is rendered as math too."""
     if not text:
@@ -632,7 +634,8 @@ def caption_html(text: str) -> str:
     out, pos = [], 0
     for m in _DOLLAR_MATH.finditer(text):
         out.append(esc(text[pos:m.start()]))
-        out.append(f'<span class="math-inline">{latex_to_mathml(m.group(1), False)}</span>')
+        typeset = page.inline_math(m.group(1)) if page is not None and page.inline_math else None
+        out.append(f'<span class="math-inline">{typeset or latex_to_mathml(m.group(1), False)}</span>')
         pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
