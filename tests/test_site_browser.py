@@ -589,7 +589,8 @@ def jupyter_server():
     token = secrets.token_hex(12)
     root = tempfile.mkdtemp(prefix="booksite-jupyter-")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
+        # jupyter_server itself (``jupyter server`` would run it as a child that terminate() misses)
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", f"--ServerApp.token={token}", "--ServerApp.allow_origin=*",
          f"--ServerApp.root_dir={root}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
