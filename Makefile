@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 # the Python the site template (templates/site) renders with, when myst runs its render command
 export BOOKSITE_PYTHON ?= $(abspath $(PY))
-KATEX_CSS := templates/site/node_modules/katex/dist/katex.min.css
+SITE_NPM := templates/site/node_modules/.package-lock.json
 
 .PHONY: help book test venv system models site-template unit mutation clean
 
@@ -36,9 +36,9 @@ system:  ## install the Debian packages the build and tests use (Chromium, poppl
 models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
 	$(PY) -m genai_lib.prepare
 
-site-template: $(KATEX_CSS)  ## prepare the book's own site template once (KaTeX's stylesheet and fonts from npm)
+site-template: $(SITE_NPM)  ## prepare the book's own site template once (npm: KaTeX, MiniSearch, thebe)
 
-$(KATEX_CSS): templates/site/package-lock.json
+$(SITE_NPM): templates/site/package-lock.json
 	cd templates/site && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
