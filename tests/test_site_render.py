@@ -674,6 +674,8 @@ def test_embedded_notebook_figures_are_numbered_and_cross_referenced():
     assert '<a class="xref" href="#fig-curve">Figure\u00a02</a>' in out
     assert '<figure id="fig-curve" class="embed">' in out and "Figure\u00a02:</span> A curve." in out
     assert 'href="demo.html#fig-elsewhere">the figure</a>' in out and "Notebook-code" not in out
+    printed = {**emb, "source": {**emb["source"], "label": "out-scores"}}
+    assert nodes.number_embeds({"type": "root", "children": [fig, emb, printed]}) == {"fig-curve": "Figure\u00a02"}
 
 
 def test_links_to_sources_outside_the_book_are_not_dead_links():

@@ -130,7 +130,7 @@ def number_embeds(mdast: Node | None) -> dict[str, str]:
             counts[kind] = max(counts.get(kind, 0), _num(n.get("enumerator")) if _num(n.get("enumerator")) < 10**6 else 0)
         if n.get("type") == "embed":
             label = (n.get("source") or {}).get("label") or n.get("label") or ""
-            if label:
+            if label.startswith(("fig", "tbl")):  # printed outputs (out-, facts-) are not numbered figures
                 embeds.append((label, "table" if label.startswith("tbl") else "figure"))
             return
         for c in n.get("children") or []:
