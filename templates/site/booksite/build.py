@@ -401,6 +401,7 @@ class SiteBuilder:
                 logo=self.asset((config.get("options") or {})["logo"]) if (config.get("options") or {}).get("logo") else None,
                 favicon=self.asset((config.get("options") or {})["favicon"]) if (config.get("options") or {}).get("favicon") else None,
                 is_index=slug == index_slug, profile=profile,
+                build_date=os.environ.get("GENAI_BUILD_DATE", ""),
                 canonical=base_url + page_href(slug) if base_url else "",
                 og_image=self.og_image(fm, project, base_url),
                 description=page_description(fm, project, data.get("mdast")),
