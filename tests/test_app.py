@@ -260,7 +260,7 @@ def test_the_key_never_appears_in_logs_errors_or_messages(server, caplog, capsys
     seen += [caplog.text, captured.out, captured.err]
     assert len(seen) > 20
     assert not [s for s in seen if secret in s]
-    assert gemini.redact(f"key={secret}") == "key=[redacted]"
+    assert gemini.redact(f"key={secret}", "") == "key=[redacted]"
 
 
 # ----------------------------------------------------------------------------- the Space folder
