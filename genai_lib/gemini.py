@@ -218,12 +218,22 @@ class GeminiChat:
             contents: the conversation, ``[{"role": "user"|"model", "parts": [{"text": ...}]}, ...]``.
             system: the system instruction (``None`` for none).
             temperature, top_p, max_output_tokens: Gemini's ``generationConfig`` fields.
-            on_usage: called once with the tokens the request used (``usageMetadata.totalTokenCount``),
-                when the answer ends or fails after Gemini reported them.
+            on_usage: called once per attempt with the tokens Gemini reported
+                (``usageMetadata.totalTokenCount``), however the attempt ended.
 
         Raises:
             GeminiError: with a short message for the user; ``partial`` holds what arrived before it.
+                It carries no chained SDK exception: those quote the server's message, which may hold the key.
         """
+        try:
+            yield from self._attempts(contents, system, temperature, top_p, max_output_tokens, on_usage)
+        except GeminiError as exc:
+            exc.__cause__ = exc.__context__ = None
+            raise
+
+    def _attempts(self, contents: list[dict[str, Any]], system: str | None, temperature: float, top_p: float,
+                  max_output_tokens: int, on_usage: Callable[[int], None] | None) -> Iterator[str]:
+        """The retry loop behind :meth:`stream`."""
         from google.genai import errors
 
         cfg, transport = self.config, _transport_errors()
