@@ -576,7 +576,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
         limiter: the usage counters; a new :class:`UsageLimiter` for ``config`` when ``None``.
 
     Returns:
-        A ``gradio.Blocks`` ready for ``launch``; its ``limiter`` attribute holds the counters.
+        A ``gradio.Blocks`` ready for ``launch``; its ``usage_limiter`` attribute holds the counters.
     """
     import gradio as gr
 
@@ -615,7 +615,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
             additional_inputs_accordion="Settings",
         )
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
-    demo.limiter = limiter
+    demo.usage_limiter = limiter
     return demo
 # END-BUILD-UI
 
