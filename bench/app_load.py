@@ -121,13 +121,21 @@ def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int =
             rss = [rss_mb(proc.pid)]
             records: list[tuple[bool, str, float, str]] = []  # (over-limit client?, kind, latency, text)
             lock = threading.Lock()
+            connecting = threading.Semaphore(8)  # gradio_client reads the app's whole API on connecting
 
             def user(p: int, i: int) -> None:
                 over = i % 2 == 1
                 ip = f"198.18.{p * 8 + i // 256}.{i % 256}"  # a benchmark address range (RFC 2544)
-                client = Client(url, verbose=False, headers={"X-Forwarded-For": ip})
+                asks = limit + (extra if over else 0)
                 try:
-                    for q in range(limit + (extra if over else 0)):
+                    with connecting:
+                        client = Client(url, verbose=False, headers={"X-Forwarded-For": ip})
+                except Exception as exc:  # could not even connect: every question of this client failed
+                    with lock:
+                        records.extend([(over, "error", 0.0, f"ERROR connecting: {type(exc).__name__}")] * asks)
+                    return
+                try:
+                    for q in range(asks):
                         t0 = time.perf_counter()
                         try:
                             answer = client.submit(f"Client {i} question {q}", "Be brief.", 0.7, 0.95, 128,
