@@ -184,9 +184,12 @@ def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int =
         "server_rss_mb_warm": round(rss[0], 1), "server_rss_mb_per_pass": [round(x, 1) for x in rss[1:]],
         "rss_growth_between_passes_mb": round(rss[-1] - rss[1], 1) if len(rss) > 2 else None,
         "wall_s": round(time.monotonic() - t_start, 1), "server_log_has_traceback": "Traceback" in log,
+        "errors_by_kind": {kind: sum(1 for r in records if r[1] == "error" and r[3].startswith(kind))
+                           for kind in ("ERROR TimeoutError", "ERROR connecting", "ERROR")},
         "first_error": next((r[3] for r in records if r[1] == "error"), None),
+        "passes_completed": len(rss) - 1, "time_limit_reached": time.monotonic() > deadline,
     }
-    summary["ok"] = (summary["errors_within_limits"] == 0 and summary["errors_over_limit_clients"] == 0
+    summary["ok"] = (summary["passes_completed"] == passes and summary["errors_within_limits"] == 0 and summary["errors_over_limit_clients"] == 0
                      and summary["over_limit_requests_refused"] == summary["over_limit_requests_expected"]
                      and summary["standin_calls"] == expected_calls and not summary["server_log_has_traceback"])
     emit(json.dumps(summary))
