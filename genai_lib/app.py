@@ -176,7 +176,7 @@ def check_message(message: Any, config: AppConfig) -> str | None:
     return None
 
 
-# BEGIN-CHAT
+# [start:chat]
 def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temperature: float, top_p: float,
          max_output_tokens: int, *, backend: GeminiChat | LocalBackend, config: AppConfig) -> Iterator[str]:
     """The function behind the chat box: yields the answer so far, each time a piece arrives.
@@ -216,10 +216,10 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         return
     if not answer.strip():
         yield f"{NOTICE}*The model returned an empty answer; try again or raise the max output tokens.*{signature}"
-# END-CHAT
+# [end:chat]
 
 
-# BEGIN-BUILD-UI
+# [start:build-ui]
 def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig | None = None):
     """The Gradio app: a chat box with the model's controls, and a queue that bounds concurrency.
 
@@ -258,7 +258,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
         )
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
     return demo
-# END-BUILD-UI
+# [end:build-ui]
 
 
 def launch(demo, config: AppConfig | None = None, **kwargs: Any):

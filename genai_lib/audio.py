@@ -111,6 +111,7 @@ class TextToSpeech:
             self._voice = None
             self.sample_rate = 0
 
+    # [start:synthesize]
     def synthesize(self, text: str, speed: float = 1.0) -> AudioClip:
         """Speak ``text``.
 
@@ -135,6 +136,7 @@ class TextToSpeech:
             out = self._pipe(text)
             samples, rate = np.asarray(out["audio"], dtype=np.float32).reshape(-1), int(out["sampling_rate"])
         return AudioClip(samples, rate, time.perf_counter() - start)
+    # [end:synthesize]
 
 
 class SpeechRecognizer:

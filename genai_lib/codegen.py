@@ -148,6 +148,7 @@ PRESETS: dict[str, CodegenConfig] = {
 
 
 # ----------------------------------------------------------------------------- pass@k
+# [start:pass-at-k]
 def pass_at_k(n: int, c: int, k: int) -> float:
     """The unbiased estimate of pass@k from ``n`` samples of which ``c`` passed (Chen et al. 2021).
 
@@ -162,6 +163,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:  # every draw of k samples contains a correct one
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+# [end:pass-at-k]
 
 
 # ----------------------------------------------------------------------------- running
@@ -207,6 +209,7 @@ def uses_chat(lm: LanguageModel) -> bool:
     return bool(getattr(lm.tokenizer, "chat_template", None))
 
 
+# [start:complete]
 def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: GenerationConfig, n: int = 1,
              batch_size: int = 16, progress: bool = False) -> list[list[str]]:
     """Ask the model for ``n`` solutions per task.
@@ -227,6 +230,7 @@ def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: Generatio
         outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
         sols = [tasks[i // n].prompt + truncate(o) for i, o in enumerate(outs)]
     return [sols[i * n:(i + 1) * n] for i in range(len(tasks))]
+# [end:complete]
 
 
 @dataclass

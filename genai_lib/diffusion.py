@@ -101,6 +101,7 @@ class NoiseScheduler:
         self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)   # (T,) ᾱ_t, from ≈1 down to ≈0
         self.set_timesteps(T)
 
+    # [start:add-noise]
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε for a batch of timesteps ``t`` (B,)."""
         a = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))  # (B, 1, 1, 1)
@@ -112,6 +113,7 @@ class NoiseScheduler:
             return noise
         a = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))
         return a.sqrt() * noise - (1 - a).sqrt() * x0
+    # [end:add-noise]
 
     def set_timesteps(self, num_inference_steps: int) -> None:
         """Choose ``num_inference_steps`` timesteps from T−1 down towards 0 (diffusers' spacings)."""
@@ -143,6 +145,7 @@ class NoiseScheduler:
         eps = (sample - a.sqrt() * x0) / (1 - a).sqrt()
         return x0, eps
 
+    # [start:step]
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, eta: float = 0.0,
              generator: torch.Generator | None = None) -> torch.Tensor:
         """One reverse step x_t → x_{t'} (t' = the next timestep): DDIM for ``eta=0``, DDPM for ``eta=1``."""
@@ -158,6 +161,7 @@ class NoiseScheduler:
             noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device="cpu").to(sample.device)
             prev = prev + sigma * noise
         return prev
+    # [end:step]
 
 
 def make_scheduler(cfg: DiffusionConfig, sampler: str = "ddim"):
@@ -198,6 +202,7 @@ class MLPDenoiser(nn.Module):
         return self.out(h)                                                       # (B, D)
 
 
+# [start:denoiser]
 class Denoiser(nn.Module):
     """The network ε_θ(x_t, t, c): a backbone plus a linear map from the condition vector c.
 
@@ -231,6 +236,7 @@ class Denoiser(nn.Module):
         if self.cfg.arch == "unet":
             return self.backbone(x, t, class_labels=emb).sample                  # (B, 1, 8, 8)
         return self.backbone(x, t, emb)                                          # (B, D)
+# [end:denoiser]
 
 
 @dataclass
@@ -374,6 +380,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
     history, t0 = [], time.perf_counter()
     net.train()
     for step in tqdm(range(steps), desc="diffusion", disable=not progress):
+        # [start:training-step]
         idx = torch.randint(0, len(x), (min(cfg.batch_size, len(x)),), generator=gen)
         x0, c = x[idx], cond[idx]                                                  # (B, 1, 8, 8), (B, [K,] D)
         if c.dim() == 3:                                                           # pick one caption per row
@@ -383,6 +390,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
         t = torch.randint(0, cfg.num_train_timesteps, (len(idx),), generator=gen).to(dev)
         noise = torch.randn(x0.shape, generator=gen).to(dev)
         loss = F.mse_loss(net(sched.add_noise(x0, noise, t), t, c), sched.target(x0, noise, t))
+        # [end:training-step]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -399,6 +407,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
 
 
 # ----------------------------------------------------------------------------- sampling
+# [start:guided]
 def _guided(model: DiffusionModel, x: torch.Tensor, t, cond: torch.Tensor, neg: torch.Tensor,
             scale: float) -> torch.Tensor:
     """Classifier-free guidance: out = out(neg) + scale·(out(cond) − out(neg)); neg = null unless given."""
@@ -408,6 +417,7 @@ def _guided(model: DiffusionModel, x: torch.Tensor, t, cond: torch.Tensor, neg: 
     both = model.ema(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([cond, neg]))
     out_c, out_n = both.chunk(2)
     return out_n + scale * (out_c - out_n)
+# [end:guided]
 
 
 def _check_sampling(steps, guidance_scale, sampler, cfg: DiffusionConfig) -> None:
@@ -458,6 +468,7 @@ def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int 
         nl = None if negative_labels is None else torch.as_tensor(negative_labels).reshape(-1).expand(N)
         neg = condition(model, labels=nl, prompts=negative_prompts and list(negative_prompts) * (N // len(negative_prompts)))
         neg = neg.to(model.device)
+    # [start:sampling-loop]
     scheduler = make_scheduler(cfg, sampler)
     scheduler.set_timesteps(steps)
     gen = generator or torch.Generator().manual_seed(0)
@@ -472,11 +483,13 @@ def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int 
             x = scheduler.step(out, t, x, eta=1.0 if sampler == "ddpm" else 0.0, generator=gen)
         if mask is not None:                                                           # inpainting
             x = _replace_known(scheduler, x, known, mask, start + i, gen)
+    # [end:sampling-loop]
     if model.decode is not None and decode:
         return model.decode(x * model.latent_scale).cpu()
     return (x.clamp(-1, 1) if cfg.arch == "unet" else x).cpu()
 
 
+# [start:replace-known]
 def _replace_known(scheduler, x, known, mask, i, gen):
     """RePaint's replacement: known pixels are the original, noised to the level x is now at."""
     ts = scheduler.timesteps
@@ -486,6 +499,7 @@ def _replace_known(scheduler, x, known, mask, i, gen):
     noise = torch.randn(known.shape, generator=gen).to(known.device)
     noisy = NoiseScheduler.add_noise(scheduler, known, noise, t_next.expand(len(x)))
     return mask * noisy + (1 - mask) * x
+# [end:replace-known]
 
 
 def _per_image(labels, prompts, n: int):
@@ -579,6 +593,7 @@ def build_latent(vae_model, cfg: DiffusionConfig | None = None) -> tuple[Diffusi
 
 
 # ----------------------------------------------------------------------------- Stable Diffusion (hub)
+# [start:load-stable-diffusion]
 def load_stable_diffusion(kind: str = "text2image", path: str | None = None, device: str | None = None,
                           fp16: bool | None = None, attention_slicing: bool = True):
     """The paper's ``StableDiffusionPipeline`` (or its img2img / inpainting siblings).
@@ -629,6 +644,7 @@ def stable_diffusion(pipe, prompt: str, negative_prompt: str | None = None, guid
     gen = torch.Generator(device="cpu").manual_seed(seed)
     return pipe(prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, num_inference_steps=steps,
                 generator=gen, **kwargs).images
+# [end:load-stable-diffusion]
 
 
 def save_tiny_stable_diffusion(folder: str) -> str:

@@ -52,6 +52,7 @@ PRESETS: dict[str, EmbedConfig] = {
 }
 
 
+# [start:mean-pool]
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average the token vectors of each text, ignoring padding.
 
@@ -66,6 +67,7 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     summed = (hidden * weights).sum(dim=1)                   # (B, H)
     counts = weights.sum(dim=1).clamp(min=1e-9)              # (B, 1)
     return summed / counts
+# [end:mean-pool]
 
 
 class Embedder:

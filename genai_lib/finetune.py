@@ -127,6 +127,7 @@ def _layer_number(name: str) -> int | None:
 
 
 # ----------------------------------------------------------------------------- build
+# [start:build]
 def build(model: torch.nn.Module, cfg: LoRAConfig | None = None):
     """Wrap a causal LM with LoRA adapters; its own weights are frozen (and modified in place).
 
@@ -151,6 +152,7 @@ def build(model: torch.nn.Module, cfg: LoRAConfig | None = None):
                       layers_to_transform=list(cfg.layers) if cfg.layers is not None else None,
                       task_type="CAUSAL_LM", **cfg.extra)
     return get_peft_model(model, lora)
+# [end:build]
 
 
 def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
@@ -166,6 +168,7 @@ def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
     Raises:
         GenAIError: no CUDA GPU, or ``bitsandbytes`` is not installed.
     """
+    # [start:qlora-4bit]
     if not torch.cuda.is_available():
         raise GenAIError("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit NF4 kernels do not run on this CPU. "
                          "Use plain LoRA (load_in_4bit=False) here, or run the hub profile on a GPU machine.")
@@ -178,6 +181,7 @@ def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
                                bnb_4bit_compute_dtype=torch.bfloat16)
     model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant, device_map={"": 0})
     return prepare_model_for_kbit_training(model)
+    # [end:qlora-4bit]
 
 
 # ----------------------------------------------------------------------------- data
@@ -239,6 +243,7 @@ def train(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = None
     order: list[int] = []
     losses = []
     model.train()
+    # [start:training-loop]
     for _ in tqdm(range(cfg.steps), desc="LoRA", disable=not progress):
         if len(order) < cfg.batch_size:  # reshuffle the examples once they are used up
             order += rng.sample(range(len(items)), len(items))
@@ -251,6 +256,7 @@ def train(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = None
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    # [end:training-loop]
     model.eval()
     return losses
 

@@ -89,6 +89,7 @@ PRESETS: dict[str, GANConfig] = {
 }
 
 
+# [start:generator]
 class Generator(nn.Module):
     """DCGAN generator: (z, one-hot y) -> a 2×2 map -> transposed convs up to 8×8 -> tanh."""
 
@@ -136,6 +137,7 @@ class Discriminator(nn.Module):
         if self.embed is not None:
             logit = logit + (self.embed(y) * h).sum(1)                           # projection of the label
         return logit
+# [end:generator]
 
 
 class GAN(nn.Module):
@@ -149,6 +151,7 @@ class GAN(nn.Module):
         self.ema = copy.deepcopy(self.generator).requires_grad_(False)
 
     @torch.no_grad()
+    # [start:update-ema]
     def update_ema(self) -> None:
         """ema <- decay * ema + (1 - decay) * G, for weights; BatchNorm statistics are copied."""
         d = self.cfg.ema_decay
@@ -156,8 +159,10 @@ class GAN(nn.Module):
             pe.lerp_(pg, 1.0 - d)
         for be, bg in zip(self.ema.buffers(), self.generator.buffers()):
             be.copy_(bg)
+    # [end:update-ema]
 
 
+# [start:d-loss-fn]
 def d_loss_fn(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: float) -> torch.Tensor:
     """Discriminator loss: -log D(x) - log(1 - D(G(z))), with the real target 1 - smoothing."""
     real_target = torch.full_like(real_logits, 1.0 - smoothing)
@@ -168,6 +173,7 @@ def d_loss_fn(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: f
 def g_loss_fn(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -log D(G(z)) (G wants D to call its images real)."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+# [end:d-loss-fn]
 
 
 def build(cfg: GANConfig | None = None, device: str | None = None) -> GAN:
@@ -228,6 +234,7 @@ def train(model: GAN, data: Any, cfg: GANConfig | None = None, progress: bool = 
         z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=gen).to(device)  # (B, Z)
         y_fake = torch.randint(0, digits.N_CLASSES, (cfg.batch_size,), generator=gen).to(device)
         fake = G(z, y_fake)                                                        # (B, 1, 8, 8)
+        # [start:training-step]
         # 1) the discriminator learns to tell real from generated (G's output is held fixed)
         real_logits, fake_logits = D(x, y), D(fake.detach(), y_fake)
         loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
@@ -240,6 +247,7 @@ def train(model: GAN, data: Any, cfg: GANConfig | None = None, progress: bool = 
         loss_g.backward()
         opt_g.step()
         model.update_ema()
+        # [end:training-step]
         history["d_loss"].append(loss_d.item())
         history["g_loss"].append(loss_g.item())
         history["d_real"].append(torch.sigmoid(real_logits).mean().item())

@@ -32,6 +32,7 @@ from genai_lib.core import GenAIError, get_device, get_profile
 
 
 @dataclass
+# [start:gptconfig]
 class GPTConfig:
     """The shape of the model. The presets differ only in these numbers."""
 
@@ -42,6 +43,7 @@ class GPTConfig:
     n_embd: int = 128       # width C of the residual stream (the embedding size)
     dropout: float = 0.0    # dropout probability while training (0 = off, fine for short runs)
     bias: bool = True       # biases in the Linear and LayerNorm layers, as in GPT-2
+# [end:gptconfig]
 
     def validate(self) -> None:
         """Raise :class:`GenAIError` if the numbers cannot make a model."""
@@ -95,6 +97,7 @@ def preset(profile: str | None = None, **overrides) -> GPTConfig:
 
 
 # ----------------------------------------------------------------------------------- attention
+# [start:causal-attention]
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Scaled dot-product attention with a causal mask, written out.
 
@@ -114,8 +117,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     scores = scores.masked_fill(~allowed, float("-inf"))
     weights = F.softmax(scores, dim=-1)                                 # (B, nh, Tq, Tk), rows sum to 1
     return weights @ v                                                  # (B, nh, Tq, hs)
+# [end:causal-attention]
 
 
+# [start:kvcache]
 class KVCache:
     """The keys and values of every token seen so far, one ``(k, v)`` pair per layer.
 
@@ -138,8 +143,10 @@ class KVCache:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         self.layers[layer] = (k, v)
         return k, v
+# [end:kvcache]
 
 
+# [start:causalselfattention]
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention: every position mixes in information from earlier ones."""
 
@@ -161,6 +168,7 @@ class CausalSelfAttention(nn.Module):
         y = causal_attention(q, k, v)                                       # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)                    # (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y))                           # (B, T, C)
+# [end:causalselfattention]
 
 
 class MLP(nn.Module):
@@ -177,6 +185,7 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))       # (B, T, C) -> (B, T, 4C) -> (B, T, C)
 
 
+# [start:block]
 class Block(nn.Module):
     """One transformer block, pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x))."""
 
@@ -191,8 +200,10 @@ class Block(nn.Module):
         x = x + self.attn(self.ln_1(x), cache)  # tokens talk to each other   (B, T, C)
         x = x + self.mlp(self.ln_2(x))          # each token thinks on its own (B, T, C)
         return x
+# [end:block]
 
 
+# [start:gpt]
 class GPT(nn.Module):
     """The decoder-only transformer language model."""
 
@@ -213,6 +224,7 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():  # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer)
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+# [end:gpt]
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -225,6 +237,7 @@ class GPT(nn.Module):
         """Parameters, counting the tied embedding/head matrix once."""
         return sum(p.numel() for p in self.parameters())
 
+    # [start:forward]
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for the next token at every position, and the loss if ``targets`` are given.
@@ -252,6 +265,7 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
+    # [end:forward]
 
 
 def build(cfg: GPTConfig | None = None, device: str | None = None) -> GPT:
@@ -338,6 +352,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
 
 # ----------------------------------------------------------------------------------- generation
 @torch.no_grad()
+# [start:generate]
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, greedy: bool = False, use_cache: bool = True,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -386,6 +401,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         else:
             logits, _ = model(nxt, cache=cache)                             # only the new token: (B, 1, V)
     return idx
+# [end:generate]
 
 
 def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int = 200, seed: int = 0,

@@ -153,6 +153,7 @@ def probabilities(images: Any) -> np.ndarray:
     return torch.cat([model(b).softmax(-1) for b in x.split(1024)]).double().numpy()
 
 
+# [start:frechet-distance]
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                      eps: float = 1e-6) -> float:
     """Fréchet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
@@ -188,6 +189,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         covmean = covmean.real
     value = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)
     return float(max(value, 0.0))
+# [end:frechet-distance]
 
 
 def _stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

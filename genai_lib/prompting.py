@@ -175,6 +175,7 @@ def _user(task: Task, question: str) -> str:
     return f"{task.instruction}\n{question}"
 
 
+# [start:build-messages]
 def build_messages(task: Task, question: str, technique: str) -> list[dict[str, str]]:
     """The chat conversation that asks ``question`` with ``technique``.
 
@@ -198,6 +199,7 @@ def build_messages(task: Task, question: str, technique: str) -> list[dict[str, 
         content += f"\nLet's think step by step, then give the final answer as '{ANSWER_MARK} <answer>'."
     msgs.append({"role": "user", "content": content})
     return msgs
+# [end:build-messages]
 
 
 # ----------------------------------------------------------------------------- answer extraction
@@ -210,6 +212,7 @@ def _answer_part(reply: str) -> str:
     return reply[idx + len(ANSWER_MARK):] if idx >= 0 else reply
 
 
+# [start:extract-number]
 def extract_number(reply: str) -> float | None:
     """The number a reply gives as its answer: the first number after ``Answer:``, else the last number.
 
@@ -229,6 +232,7 @@ def extract_label(reply: str, labels: Sequence[str]) -> str | None:
     part = _answer_part(reply).lower()
     hits = [(m.start(), lab) for lab in labels for m in [re.search(rf"\b{re.escape(lab.lower())}\b", part)] if m]
     return min(hits)[1] if hits else None
+# [end:extract-number]
 
 
 def _norm(s: str) -> str:

@@ -92,6 +92,7 @@ ITEMS: tuple[QAItem, ...] = (
 
 
 # ----------------------------------------------------------------------------- SQuAD scoring
+# [start:normalize-answer]
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
     text = text.lower()
@@ -121,6 +122,7 @@ def f1(prediction: str, answers: Sequence[str]) -> float:
     if not answers:
         raise GenAIError("f1 needs at least one reference answer.")
     return max(_f1(prediction, a) for a in answers)
+# [end:normalize-answer]
 
 
 def score(predictions: Sequence[str], items: Sequence[QAItem]) -> dict[str, float]:
@@ -148,6 +150,7 @@ QA_EXAMPLES: tuple[QAItem, ...] = (
 CLOSED_BOOK_INSTRUCTION = "Answer the question with the shortest phrase that answers it, not a full sentence."
 
 
+# [start:qa-messages]
 def qa_messages(item: QAItem, examples: Sequence[QAItem] = QA_EXAMPLES, closed_book: bool = False) -> list[dict[str, str]]:
     """The chat conversation that asks a generative reader ``item``'s question, after the worked ``examples``.
 
@@ -161,6 +164,7 @@ def qa_messages(item: QAItem, examples: Sequence[QAItem] = QA_EXAMPLES, closed_b
         if ex is not item:
             msgs.append({"role": "assistant", "content": ex.answers[0]})
     return msgs
+# [end:qa-messages]
 
 
 class ExtractiveReader:
@@ -216,6 +220,7 @@ class ExtractiveReader:
         return results[0] if single else results
 
 
+# [start:best-span]
 def best_span(start_logits, end_logits, allowed, max_len: int) -> tuple[int, int]:
     """The (start, end) token pair with the largest start + end logit, end >= start, end - start < max_len.
 
@@ -238,6 +243,7 @@ def best_span(start_logits, end_logits, allowed, max_len: int) -> tuple[int, int
     valid = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len) & allowed[:, None] & allowed[None, :]
     flat = int(torch.argmax(scores.masked_fill(~valid, float("-inf"))))
     return flat // t, flat % t
+# [end:best-span]
 
 
 def load(profile: str | None = None, path: str | None = None, device: str | None = None):

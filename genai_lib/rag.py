@@ -162,6 +162,7 @@ def _split_long(doc: str, start: int, end: int, size: int) -> list[int]:
     return cuts + [end]
 
 
+# [start:chunk-markdown]
 def chunk_markdown(doc: str, source: str, max_chars: int = 600, overlap: int = 100) -> list[Chunk]:
     """Split a Markdown document into chunks that follow its headings and paragraphs.
 
@@ -204,6 +205,7 @@ def chunk_markdown(doc: str, source: str, max_chars: int = 600, overlap: int = 1
             chunks.append(Chunk(source, path, anchor, start, core, e, doc[start:e]))
             core = e
     return chunks
+# [end:chunk-markdown]
 
 
 def book_root(start: str | Path | None = None) -> Path:
@@ -265,6 +267,7 @@ class VectorStore:
         if q.shape[1] != self.vectors.shape[1]:
             raise GenAIError(f"Queries have {q.shape[1]} dimensions but the index has {self.vectors.shape[1]}; "
                              "embed them with the same model as the index.")
+        # [start:search]
         k = min(int(k), len(self.vectors))
         if self._faiss is not None:
             return self._faiss.search(q, k)
@@ -273,6 +276,7 @@ class VectorStore:
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
         ids = np.take_along_axis(top, order, 1)
         return np.take_along_axis(scores, ids, 1), ids
+        # [end:search]
 
 
 @dataclass
@@ -348,6 +352,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         chunks += chunk_markdown(path.read_text(encoding="utf-8"), name, cfg.max_chars, cfg.overlap)
     if not chunks:
         raise GenAIError("The corpus is empty: no files were given (or they hold no text); nothing to index.")
+    # [start:embed-cache]
     keys = [_key(c, embedder.name) for c in chunks]
     saved_path = Path(folder) / "index.npz" if folder is not None else None
     saved = _read_saved(saved_path) if saved_path else {}
@@ -361,6 +366,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         _write_atomic(saved_path, keys=np.array(keys), vectors=vectors,
                       chunks=np.array(json.dumps([asdict(c) for c in chunks])), model=np.array(embedder.name))
         written = True
+    # [end:embed-cache]
     stats = {"chunks": len(chunks), "embedded": len(todo), "reused": len(chunks) - sum(k in todo for k in keys),
              "written": written}
     return Index(chunks, vectors, embedder.name, cfg.backend, stats)
@@ -451,12 +457,14 @@ class RAG:
         scores, ids = self.index.store.search(self.embedder.encode(list(questions)), k or self.config.k)
         return [[(self.index.chunks[i], float(s)) for s, i in zip(srow, irow)] for srow, irow in zip(scores, ids)]
 
+    # [start:prompt]
     def prompt(self, question: str, hits: Sequence[Chunk]) -> str:
         """The chat prompt: numbered sources (when there are any), then the question."""
         if not hits:
             return self.lm.format_chat(f"Question: {question}", system=SYSTEM_WITHOUT)
         sources = "\n\n".join(f"[{n}] ({c.heading})\n{c.text.strip()}" for n, c in enumerate(hits, 1))
         return self.lm.format_chat(f"Sources:\n{sources}\n\nQuestion: {question}", system=SYSTEM_WITH)
+    # [end:prompt]
 
     def answer(self, questions: Sequence[str], k: int | None = None, retrieval: bool = True,
                progress: bool = False) -> list[Answer]:

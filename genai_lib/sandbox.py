@@ -224,6 +224,7 @@ def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
             "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (0, 0)}
 
 
+# [start:run]
 def run(source: str, config: SandboxConfig | None = None) -> SandboxResult:
     """Run a Python program in the sandbox and report what happened.
 
@@ -269,6 +270,7 @@ def run(source: str, config: SandboxConfig | None = None) -> SandboxResult:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _verdict(out, err, proc.returncode, timed_out, duration, nonce, cfg, active)
+# [end:run]
 
 
 def _verdict(out: str, err: str, code: int, timed_out: bool, duration: float, nonce: str, cfg: SandboxConfig,

@@ -29,6 +29,7 @@ MAX_NEW_TOKENS_LIMIT = 4096
 
 
 @dataclass
+# [start:generationconfig]
 class GenerationConfig:
     """The decoding options a learner plays with.
 
@@ -51,6 +52,7 @@ class GenerationConfig:
     repetition_penalty: float = 1.0
     num_beams: int = 1
     seed: int | None = 0
+# [end:generationconfig]
 
     def validate(self) -> None:
         """Raise :class:`GenAIError` with a clear message if any option is out of range."""
@@ -268,6 +270,7 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ inspection
     @torch.no_grad()
+    # [start:next-token-distribution]
     def next_token_distribution(self, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                                 k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` most likely next tokens and their probabilities after temperature, top-k and top-p.
@@ -289,6 +292,7 @@ class LanguageModel:
             probs = probs / probs.sum()
         top = torch.topk(probs, min(k, probs.numel()))
         return [(self.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices)]
+    # [end:next-token-distribution]
 
     @torch.no_grad()
     def perplexity(self, text: str) -> float:

@@ -85,6 +85,7 @@ PRESETS: dict[str, VAEConfig] = {
 }
 
 
+# [start:vae]
 class VAE(nn.Module):
     """MLP encoder and decoder around a Gaussian latent space."""
 
@@ -118,8 +119,10 @@ class VAE(nn.Module):
         """Encode, sample z, decode: x (B, 1, 8, 8) -> (x_hat (B, 1, 8, 8), mu (B, Z), logvar (B, Z))."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar, generator)), mu, logvar
+# [end:vae]
 
 
+# [start:loss-terms]
 def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of the negative ELBO, each averaged over the batch (in nats per image).
@@ -136,6 +139,7 @@ def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = 
     recon = ((x - x_hat) ** 2).flatten(1).sum(1) / (2 * model.cfg.sigma ** 2)      # (B,)
     kl = 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(1)                       # (B,)
     return recon.mean(), kl.mean()
+# [end:loss-terms]
 
 
 def build(cfg: VAEConfig | None = None, device: str | None = None) -> VAE:
@@ -265,6 +269,7 @@ def interpolate(model: VAE, a: Any, b: Any, steps: int = 8) -> torch.Tensor:
     return decode(model, (1 - t) * za + t * zb)
 
 
+# [start:anomaly-score]
 def anomaly_score(model: VAE, images: Any) -> torch.Tensor:
     """Reconstruction error of each image (sum of squared pixel errors): high = unlike the training data.
 
@@ -277,6 +282,7 @@ def anomaly_score(model: VAE, images: Any) -> torch.Tensor:
     """
     x = digits.as_images(images)
     return ((x - reconstruct(model, x)) ** 2).flatten(1).sum(1)
+# [end:anomaly-score]
 
 
 def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: bool = False) -> VAE:
