@@ -25,7 +25,7 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from genai_lib.core import GenAIError, get_profile  # noqa: E402
+from genai_lib.core import GenAIError, get_profile, preset_of  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class AppConfig:
         queue_max_size: how many requests may wait; beyond that new ones are turned away.
         host: the address to listen on (127.0.0.1 = this machine only).
         port: the TCP port.
+        profile: the profile whose local chat model answers when no Gemini key is set.
+        local_model: a folder or Hub id that answers instead of the profile's chat model.
     """
 
     system_prompt: str = "You are a helpful assistant. Answer clearly and briefly."
@@ -65,14 +67,21 @@ class AppConfig:
     queue_max_size: int = 64
     host: str = "127.0.0.1"
     port: int = 7860
+    profile: str = "offline"
+    local_model: str | None = None
 
     @classmethod
     def from_env(cls, profile: str | None = None, **overrides: Any) -> "AppConfig":
-        """The profile's preset with host and port from the environment, then ``overrides``."""
+        """The profile's preset with host, port and local model from the environment, then ``overrides``.
+
+        This is the one place that reads the app's environment variables.
+        """
         env = os.environ
         host = env.get("GENAI_APP_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = int(env.get("GENAI_APP_PORT") or env.get("GRADIO_SERVER_PORT") or 7860)
-        return replace(PRESETS[get_profile(profile)], **{"host": host, "port": port, **overrides})
+        prof = get_profile(profile)
+        return replace(preset(prof), **{"host": host, "port": port, "profile": prof,
+                                        "local_model": env.get("GENAI_APP_LOCAL_MODEL") or None, **overrides})
 
 
 PRESETS: dict[str, AppConfig] = {
@@ -80,6 +89,11 @@ PRESETS: dict[str, AppConfig] = {
     "offline": AppConfig(local_max_new_tokens=128),  # SmolLM2 on a CPU: ~10 tokens/s
     "hub": AppConfig(local_max_new_tokens=256),
 }
+
+
+def preset(profile: str | None = None, **overrides: Any) -> AppConfig:
+    """The profile's preset :class:`AppConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 
 class LocalBackend:
@@ -114,21 +128,18 @@ class LocalBackend:
                                             top_p=top_p if sample else 1.0, seed=0)
 
 
-def pick_backend(config: AppConfig | None = None, profile: str | None = None,
-                 local_model: str | None = None) -> GeminiChat | LocalBackend:
+def pick_backend(config: AppConfig | None = None) -> GeminiChat | LocalBackend:
     """Gemini when a key is set, the local model otherwise.
 
     Args:
-        config: the app's settings (:meth:`AppConfig.from_env` when ``None``).
-        profile: the profile whose local chat model answers without a key.
-        local_model: a folder or Hub id to use instead (default: ``GENAI_APP_LOCAL_MODEL``).
+        config: the app's settings (:meth:`AppConfig.from_env` when ``None``); its ``profile`` and
+            ``local_model`` say which local model answers without a key.
     """
-    config = config or AppConfig.from_env(profile)
+    config = config or AppConfig.from_env()
     gemini = GeminiConfig.from_env()
     if gemini.api_key:
         return GeminiChat(gemini, on_retry=lambda n, s, why: log.warning("retry %d in %.1f s (%s)", n, s, why))
-    local_model = local_model or os.environ.get("GENAI_APP_LOCAL_MODEL") or None
-    return LocalBackend(profile, local_model, config.local_max_new_tokens)
+    return LocalBackend(config.profile, config.local_model, config.local_max_new_tokens)
 
 
 def _text_of(content: Any) -> str:

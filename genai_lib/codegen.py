@@ -12,6 +12,8 @@ with the unbiased pass@k of Chen et al. (2021)::
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 import re
 from collections import Counter
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genai_lib import sandbox
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 from genai_lib.text import GenerationConfig, LanguageModel
 
 #: Where a completion of a function body ends (as in the HumanEval evaluation): the next top-level block.
@@ -147,6 +149,11 @@ PRESETS: dict[str, CodegenConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> CodegenConfig:
+    """The profile's preset :class:`CodegenConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- pass@k
 # [start:pass-at-k]
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -264,7 +271,7 @@ def evaluate(lm: LanguageModel, tasks: Sequence[CodeTask] = TASKS, config: Codeg
     Returns:
         A :class:`CodegenReport`.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     n = 1 if greedy else cfg.n_samples
     if any(k > n for k in cfg.ks) and not greedy:
         raise GenAIError(f"every k in ks={cfg.ks} must be at most n_samples={n}")

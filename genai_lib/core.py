@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 Profile = Literal["tiny", "offline", "hub"]
 PROFILES: tuple[str, ...] = ("tiny", "offline", "hub")
 DEFAULT_PROFILE: Profile = "offline"
+T = TypeVar("T")
 
 
 class GenAIError(Exception):
@@ -126,22 +129,17 @@ def cache_dir() -> Path:
     return path
 
 
+def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:
+    """The config of ``profile`` (the active one when ``None``) in a module's ``PRESETS``, with ``overrides``.
+
+    Every module's ``preset(profile=None, **overrides)`` is this one line, so all modules spell it alike.
+    """
+    return replace(presets[get_profile(profile)], **overrides)
+
+
 def in_book_build() -> bool:
     """True while the book build executes the notebooks (it sets ``GENAI_BOOK_BUILD=1``).
 
     Notebooks use it to skip what only a live kernel can show, such as ``ipywidgets`` panels.
     """
     return os.environ.get("GENAI_BOOK_BUILD", "") == "1"
-
-
-def describe(models: list[str] | None = None, profile: str | None = None) -> str:
-    """One line saying what a notebook runs with: profile, device, torch version and models.
-
-    Notebooks print this in their first cell, so every executed page says what produced it.
-    """
-    import torch
-
-    parts = [f"profile={get_profile(profile)}", f"device={get_device()}", f"torch={torch.__version__}"]
-    if models:
-        parts.append("models=" + ", ".join(models))
-    return " | ".join(parts)

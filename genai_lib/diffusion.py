@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 
 SAMPLERS = ("ddim", "ddpm", "dpm")
 NUM_CLASSES = 10
@@ -66,9 +66,9 @@ PRESETS: dict[str, DiffusionConfig] = {
 }
 
 
-def preset(profile: str | None = None, **changes) -> DiffusionConfig:
-    """The preset of ``profile`` (the active one when ``None``), with ``changes`` applied."""
-    return replace(PRESETS[get_profile(profile)], **changes)
+def preset(profile: str | None = None, **overrides) -> DiffusionConfig:
+    """The profile's preset :class:`DiffusionConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 
 # ----------------------------------------------------------------------------- the scheduler
@@ -303,9 +303,9 @@ def embed_text(texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
     """
     from transformers import AutoModel, AutoTokenizer
 
-    from genai_lib.registry import model_path
+    from genai_lib.registry import resolve
 
-    path = model_path("embedder")
+    path = resolve("embedder").source
     tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
     out = []
     for i in range(0, len(texts), batch_size):
@@ -613,7 +613,7 @@ def load_stable_diffusion(kind: str = "text2image", path: str | None = None, dev
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
     from genai_lib.core import get_device
-    from genai_lib.registry import model_path
+    from genai_lib.registry import resolve
 
     classes = {"text2image": StableDiffusionPipeline, "img2img": StableDiffusionImg2ImgPipeline,
                "inpaint": StableDiffusionInpaintPipeline}
@@ -621,7 +621,8 @@ def load_stable_diffusion(kind: str = "text2image", path: str | None = None, dev
         raise GenAIError(f"Unknown pipeline kind {kind!r}; choose one of {', '.join(classes)}.")
     device = device or get_device()
     half = device.startswith("cuda") if fp16 is None else fp16
-    pipe = classes[kind].from_pretrained(path or model_path("text2image"),
+    src = resolve("text2image", path=path)
+    pipe = classes[kind].from_pretrained(src.source, revision=src.revision,
                                          dtype=torch.float16 if half else torch.float32)
     pipe = pipe.to(device)
     if attention_slicing:

@@ -17,15 +17,15 @@ Typical use::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.core import GenAIError, get_device, preset_of
+from genai_lib.registry import resolve
 
 
 @dataclass
@@ -53,6 +53,11 @@ PRESETS: dict[str, EmbedConfig] = {
 
 
 # [start:mean-pool]
+def preset(profile: str | None = None, **overrides: Any) -> EmbedConfig:
+    """The profile's preset :class:`EmbedConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average the token vectors of each text, ignoring padding.
 
@@ -144,12 +149,10 @@ def load(profile: str | None = None, device: str | None = None, path: str | None
     """
     from transformers import AutoModel, AutoTokenizer
 
-    prof = get_profile(profile)
-    source = path or model_path("embedder", prof)
+    src = resolve("embedder", profile, path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModel.from_pretrained(source).to(get_device(device))
+        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
+        model = AutoModel.from_pretrained(src.source, revision=src.revision).to(get_device(device))
     except OSError as exc:
-        raise GenAIError(f"Could not load a sentence encoder from {source!r}: {exc}") from exc
-    name = str(path) if path else spec("embedder", prof).hub_id
-    return Embedder(tokenizer, model, name=name, config=replace(PRESETS[prof], **overrides))
+        raise GenAIError(f"Could not load a sentence encoder from {src.source!r}: {exc}") from exc
+    return Embedder(tokenizer, model, name=src.name, config=preset(src.profile, **overrides))

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.core import GenAIError, get_device, preset_of
 
 
 @dataclass
@@ -87,6 +87,11 @@ PRESETS: dict[str, GANConfig] = {
     "offline": GANConfig(),
     "hub": GANConfig(width=32, steps=6000),       # no GAN weights on the Hub: just train longer
 }
+
+
+def preset(profile: str | None = None, **overrides: Any) -> GANConfig:
+    """The profile's preset :class:`GANConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 
 # [start:generator]
@@ -186,7 +191,7 @@ def build(cfg: GANConfig | None = None, device: str | None = None) -> GAN:
     Returns:
         The model (generator, discriminator, EMA generator).
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -14,21 +14,21 @@ Typical use::
     from genai_lib import corpus, gpt
     cfg = gpt.PRESETS["offline"]                 # or gpt.preset() for the active profile
     model = gpt.build(replace(cfg, vocab_size=tok.vocab_size))
-    history = gpt.train(model, train_data, val_data, gpt.TRAIN_PRESETS["offline"])
+    history = gpt.train(model, train_data, val_data, gpt.train_preset("offline"))
     ids = gpt.generate(model, idx, max_new_tokens=200, temperature=0.8, top_k=20)
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.core import GenAIError, get_device, preset_of
 
 
 @dataclass
@@ -93,7 +93,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 
 def preset(profile: str | None = None, **overrides) -> GPTConfig:
     """The active profile's :class:`GPTConfig`, with ``overrides`` (e.g. ``vocab_size=...``) applied."""
-    return replace(PRESETS[get_profile(profile)], **overrides)
+    return preset_of(PRESETS, profile, **overrides)
+
+
+def train_preset(profile: str | None = None, **overrides) -> TrainConfig:
+    """The training run's preset :class:`TrainConfig` of ``profile``, with ``overrides`` applied."""
+    return preset_of(TRAIN_PRESETS, profile, **overrides)
 
 
 # ----------------------------------------------------------------------------------- attention
@@ -312,7 +317,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
     """
     from genai_lib.corpus import get_batch
 
-    cfg = cfg if cfg is not None else TRAIN_PRESETS[get_profile()]
+    cfg = cfg if cfg is not None else train_preset()
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.eval_interval < 1 or cfg.eval_iters < 1:
         raise GenAIError(f"steps, batch_size, eval_interval and eval_iters must be positive: {cfg}")
     dev = next(model.parameters()).device

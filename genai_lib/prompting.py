@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 from genai_lib.text import GenerationConfig, LanguageModel, Messages
 
 ANSWER_MARK = "Answer:"  # the chain-of-thought prompts ask the model to end with "Answer: <answer>"
@@ -170,6 +170,11 @@ PRESETS: dict[str, PromptingConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> PromptingConfig:
+    """The profile's preset :class:`PromptingConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- prompts
 def _user(task: Task, question: str) -> str:
     return f"{task.instruction}\n{question}"
@@ -295,7 +300,7 @@ def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: P
     Returns:
         A :class:`Result` with one row per question and sample.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     if not isinstance(samples, int) or samples < 1:
         raise GenAIError(f"samples must be a positive integer, got {samples!r}")
     cot = technique in ("chain_of_thought", "zero_shot_cot")
@@ -338,7 +343,7 @@ def sampling_sweep(lm: LanguageModel, tasks: Sequence[Task] = TASKS, technique: 
     Returns:
         setting name -> :class:`Result`.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     small = replace(cfg, items_per_task=cfg.sweep_items_per_task)
     out = {}
     for name, gen in (settings or SWEEP_SETTINGS).items():

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.registry import resolve, spec
 from genai_lib.text import GenerationConfig, LanguageModel
 
 
@@ -264,14 +264,13 @@ def load(profile: str | None = None, path: str | None = None, device: str | None
         return text.load("qa", prof, device=device)
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    source = path or model_path("qa", prof)
-    revision = None if path else spec("qa", prof).revision
+    src = resolve("qa", prof, path)
     try:
-        tok = AutoTokenizer.from_pretrained(source, revision=revision)
-        model = AutoModelForQuestionAnswering.from_pretrained(source, revision=revision).to(get_device(device))
+        tok = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
+        model = AutoModelForQuestionAnswering.from_pretrained(src.source, revision=src.revision).to(get_device(device))
     except OSError as exc:
-        raise GenAIError(f"Could not load an extractive question-answering model from {source!r}: {exc}") from exc
-    return ExtractiveReader(tok, model, name=str(path) if path else spec("qa", prof).hub_id)
+        raise GenAIError(f"Could not load an extractive question-answering model from {src.source!r}: {exc}") from exc
+    return ExtractiveReader(tok, model, name=src.name)
 
 
 def clean_generated(answer: str) -> str:

@@ -19,6 +19,8 @@ Typical use::
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import json
 import os
@@ -29,9 +31,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 
 
 @dataclass
@@ -60,6 +61,11 @@ PRESETS: dict[str, RAGConfig] = {
     "offline": RAGConfig(),
     "hub": RAGConfig(max_chars=1000, overlap=150, k=4, max_new_tokens=48),
 }
+
+
+def preset(profile: str | None = None, **overrides: Any) -> RAGConfig:
+    """The profile's preset :class:`RAGConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 SYSTEM_WITH = ("Answer the question using the numbered sources. Reply with one short sentence "
                "and cite the source you used like [1].")
@@ -344,7 +350,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         The :class:`Index`; ``index.stats`` says how many chunks were embedded and how many reused,
         and whether the file was rewritten (only when some chunk's content hash changed).
     """
-    cfg = config or PRESETS[get_profile()]
+    cfg = config or preset()
     chunks = []
     for f in files:
         path = Path(f)
@@ -410,29 +416,6 @@ def citations(answer: str, hits: Sequence[Chunk]) -> tuple[list[int], str]:
     return [], "none"
 
 
-@torch.no_grad()
-def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 8,
-                   progress: bool = False) -> list[str]:
-    """Greedy continuations of many prompts, ``batch_size`` at a time (left padding).
-
-    Args:
-        model: a causal LM (a ``transformers`` or ``peft`` model).
-        tokenizer: its tokenizer.
-        prompts: the full prompts (chat template already applied).
-        max_new_tokens: the longest continuation.
-        batch_size: prompts per batch; similar lengths are batched together to waste little padding.
-
-    Returns:
-        The continuations, without the prompts and special tokens, in the order of ``prompts``.
-    """
-    from genai_lib.text import LanguageModel  # the one batched generation loop of the library
-
-    lm = LanguageModel(tokenizer, model, name="batch")
-    outs = lm.generate_batch(list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size,
-                             progress=progress, seed=None)
-    return [o.strip() for o in outs]
-
-
 class RAG:
     """Retriever + generator.
 
@@ -440,7 +423,7 @@ class RAG:
         index: an :class:`Index` built with ``embedder``.
         embedder: embeds the questions (the same model as the index).
         lm: a :class:`genai_lib.text.LanguageModel` that writes the answers.
-        config: settings; the profile's preset when ``None``.
+        config: settings; the preset of ``lm``'s profile when ``None``.
     """
 
     def __init__(self, index: Index, embedder, lm, config: RAGConfig | None = None) -> None:
@@ -448,7 +431,7 @@ class RAG:
             raise GenAIError(f"The index was embedded with {index.model!r} but the questions would be embedded "
                              f"with {embedder.name!r}; rebuild the index with this embedder.")
         self.index, self.embedder, self.lm = index, embedder, lm
-        self.config = config or PRESETS[get_profile()]
+        self.config = config or preset(lm.profile)
 
     def retrieve(self, questions: Sequence[str], k: int | None = None) -> list[list[tuple[Chunk, float]]]:
         """The ``k`` chunks most similar to each question, best first, with their cosine similarity."""
@@ -475,8 +458,9 @@ class RAG:
             raise GenAIError("answer() needs a non-empty list of non-empty questions.")
         found = self.retrieve(questions, k) if retrieval else [[] for _ in questions]
         prompts = [self.prompt(q, [c for c, _ in hits]) for q, hits in zip(questions, found)]
-        texts = generate_batch(self.lm.model, self.lm.tokenizer, prompts, self.config.max_new_tokens,
-                               self.config.batch_size, progress)
+        texts = [t.strip() for t in self.lm.generate_batch(prompts, max_new_tokens=self.config.max_new_tokens,
+                                                           batch_size=self.config.batch_size, progress=progress,
+                                                           seed=None)]
         out = []
         for q, hits, t in zip(questions, found, texts):
             chunks = [c for c, _ in hits]

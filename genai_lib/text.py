@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.core import GenAIError, get_device, get_profile, preset_of
+from genai_lib.registry import resolve
 
 Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
@@ -94,9 +94,9 @@ PRESETS: dict[str, GenerationConfig] = {
 }
 
 
-def default_config(profile: str | None = None, **overrides: Any) -> GenerationConfig:
+def preset(profile: str | None = None, **overrides: Any) -> GenerationConfig:
     """The profile's preset :class:`GenerationConfig`, with ``overrides`` applied."""
-    return replace(PRESETS[get_profile(profile)], **overrides)
+    return preset_of(PRESETS, profile, **overrides)
 
 
 class LanguageModel:
@@ -113,7 +113,7 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.name = name
-        self.profile = get_profile(profile)
+        self.profile = profile if profile is not None else get_profile()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
@@ -143,7 +143,7 @@ class LanguageModel:
         return {k: v.to(self.device) for k, v in enc.items()}  # input_ids: (1, T)
 
     def _config(self, config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
-        cfg = replace(config if config is not None else PRESETS[self.profile], **overrides)
+        cfg = replace(config, **overrides) if config is not None else preset(self.profile, **overrides)
         cfg.validate()
         return cfg
 
@@ -323,17 +323,12 @@ def load(role: str = "chat", profile: str | None = None, device: str | None = No
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    prof = get_profile(profile)
+    src = resolve(role, profile, path)
     dev = get_device(device)
-    source = path or model_path(role, prof)
-    revision = None
-    if path is None and spec(role, prof).kind == "hub" and source == spec(role, prof).hub_id:
-        revision = spec(role, prof).revision
     dtype = torch.float32 if dev == "cpu" else torch.float16
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-        model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=dtype).to(dev)
+        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
+        model = AutoModelForCausalLM.from_pretrained(src.source, revision=src.revision, dtype=dtype).to(dev)
     except OSError as exc:
-        raise GenAIError(f"Could not load a causal language model from {source!r}: {exc}") from exc
-    name = spec(role, prof).hub_id if path is None else str(path)
-    return LanguageModel(tokenizer, model, name=name, profile=prof)
+        raise GenAIError(f"Could not load a causal language model from {src.source!r}: {exc}") from exc
+    return LanguageModel(tokenizer, model, name=src.name, profile=src.profile)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, cache_dir, get_device, get_profile
+from genai_lib.core import GenAIError, cache_dir, get_device, preset_of
 
 PIXELS = digits.SIDE * digits.SIDE   # 64
 
@@ -83,6 +83,11 @@ PRESETS: dict[str, VAEConfig] = {
     "offline": VAEConfig(),
     "hub": VAEConfig(hidden=512, epochs=400),          # no image weights on the Hub: just train longer
 }
+
+
+def preset(profile: str | None = None, **overrides: Any) -> VAEConfig:
+    """The profile's preset :class:`VAEConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 
 # [start:vae]
@@ -152,7 +157,7 @@ def build(cfg: VAEConfig | None = None, device: str | None = None) -> VAE:
     Returns:
         The model.
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -298,7 +303,7 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
     Returns:
         The trained VAE in eval mode, on :func:`genai_lib.core.get_device`.
     """
-    cfg = cfg or PRESETS[get_profile(profile)]
+    cfg = cfg or preset(profile)
     key = hashlib.sha1(repr(sorted(asdict(cfg).items())).encode()).hexdigest()[:12]
     path = cache_dir() / f"vae-digits-v1-{key}.pt"
     model = build(cfg)

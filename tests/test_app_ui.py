@@ -215,7 +215,7 @@ def test_browser_without_a_key_uses_smollm2_and_says_so(monkeypatch):
     for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GENAI_APP_LOCAL_MODEL"):
         monkeypatch.delenv(var, raising=False)
     config = app.AppConfig.from_env("offline", port=free_port(), host="127.0.0.1", local_max_new_tokens=48)
-    backend = app.pick_backend(config, profile="offline")
+    backend = app.pick_backend(config)
     assert isinstance(backend, app.LocalBackend)
     demo, url = launch(backend, config)
     driver, profile = browser()

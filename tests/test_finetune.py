@@ -121,4 +121,4 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown on machines without CUDA")
 def test_qlora_without_a_gpu_says_why():
     with pytest.raises(GenAIError, match="CUDA GPU"):
-        finetune.load_base_4bit("unused")
+        finetune.load_base_4bit("chat", "tiny")
