@@ -66,7 +66,7 @@ def run_diffusion(data, seconds, n, args, latent=False):
     labels = torch.arange(n) % 10
     with Timer() as ts:
         x = D.sample(model, labels=labels, steps=args.steps, sampler=args.sampler, guidance_scale=args.guidance,
-                     generator=torch.Generator().manual_seed(args.seed))
+                     seed=args.seed)
     return x, labels, tt, ts, {"steps": steps, "sampler": f"{args.sampler}-{args.steps}",
                                "guidance": args.guidance, **extra}
 

@@ -137,6 +137,28 @@ def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides:
     return replace(presets[get_profile(profile)], **overrides)
 
 
+# [start:ema-update]
+def ema_update(ema, net, decay: float) -> None:
+    """Exponential moving average of weights: ema <- decay * ema + (1 - decay) * net.
+
+    Buffers (BatchNorm statistics) are copied, not averaged. Used by the GAN's and the diffusion
+    model's EMA copies, which are the weights they sample with.
+
+    Args:
+        ema: the averaged copy (a ``torch.nn.Module`` with the same layout as ``net``).
+        net: the network being trained.
+        decay: in [0, 1); 0.999 averages over roughly the last 1,000 updates.
+    """
+    import torch
+
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(p, 1.0 - decay)
+        for be, b in zip(ema.buffers(), net.buffers()):
+            be.copy_(b)
+# [end:ema-update]
+
+
 def in_book_build() -> bool:
     """True while the book build executes the notebooks (it sets ``GENAI_BOOK_BUILD=1``).
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, get_device, preset_of
+from genai_lib.core import GenAIError, ema_update, get_device, preset_of
 
 
 @dataclass
@@ -155,16 +155,9 @@ class GAN(nn.Module):
         self.discriminator = Discriminator(cfg)
         self.ema = copy.deepcopy(self.generator).requires_grad_(False)
 
-    @torch.no_grad()
-    # [start:update-ema]
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G, for weights; BatchNorm statistics are copied."""
-        d = self.cfg.ema_decay
-        for pe, pg in zip(self.ema.parameters(), self.generator.parameters()):
-            pe.lerp_(pg, 1.0 - d)
-        for be, bg in zip(self.ema.buffers(), self.generator.buffers()):
-            be.copy_(bg)
-    # [end:update-ema]
+        """ema <- decay * ema + (1 - decay) * G (:func:`genai_lib.core.ema_update`)."""
+        ema_update(self.ema, self.generator, self.cfg.ema_decay)
 
 
 # [start:d-loss-fn]
