@@ -12,13 +12,12 @@ with the unbiased pass@k of Chen et al. (2021)::
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 

@@ -18,13 +18,12 @@ Typical use::
 
 from __future__ import annotations
 
-from typing import Any
-
 import importlib.util
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
