@@ -16,8 +16,10 @@ hub        the paper's own checkpoints from the Hugging Face Hub and the Gemini 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import replace
@@ -157,6 +159,31 @@ def ema_update(ema, net, decay: float) -> None:
         for be, b in zip(ema.buffers(), net.buffers()):
             be.copy_(b)
 # [end:ema-update]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Write a file so that readers see the old file or the new one, never half of one.
+
+    Yields a temporary path beside ``path``; write it completely inside the ``with`` block. When the
+    block ends it is flushed to disk and renamed onto ``path`` in one step (``os.replace``); when the
+    block raises, ``path`` is left as it was and the temporary file is removed.
+
+    Example::
+
+        with core.atomic_write(cache_dir() / "model.pt") as tmp:
+            torch.save(model.state_dict(), tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def in_book_build() -> bool:

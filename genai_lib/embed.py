@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, preset_of
-from genai_lib.registry import resolve
+from genai_lib.core import GenAIError, preset_of
+from genai_lib.registry import load_pretrained, resolve
 
 
 @dataclass
@@ -147,12 +147,8 @@ def load(profile: str | None = None, device: str | None = None, path: str | None
     Returns:
         An :class:`Embedder`.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     src = resolve("embedder", profile, path)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
-        model = AutoModel.from_pretrained(src.source, revision=src.revision).to(get_device(device))
-    except OSError as exc:
-        raise GenAIError(f"Could not load a sentence encoder from {src.source!r}: {exc}") from exc
+    tokenizer, model = load_pretrained(src, AutoModel, "a sentence encoder", device)
     return Embedder(tokenizer, model, name=src.name, config=preset(src.profile, **overrides))

@@ -356,11 +356,22 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
 
 
 # ----------------------------------------------------------------------------------- generation
-@torch.no_grad()
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits of the last dimension and set the rest to −inf (``k=0``: keep all).
+
+    Used by :func:`generate` and by :meth:`genai_lib.text.LanguageModel.next_token_distribution`.
+    """
+    if not k:
+        return logits
+    kth = torch.topk(logits, min(k, logits.size(-1))).values[..., -1:]     # (..., 1) the k-th largest
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
 # [start:generate]
+@torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, greedy: bool = False, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             top_k: int = 0, greedy: bool = False, use_cache: bool = True,
+             seed: int | None = None) -> torch.Tensor:
     """Extend ``idx`` by ``max_new_tokens`` tokens, one at a time.
 
     Args:
@@ -368,11 +379,11 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         idx: the prompt's token ids ``(B, T)``, at least one token.
         max_new_tokens: how many tokens to add.
         temperature: divides the logits before sampling (< 1 sharper, > 1 flatter).
-        top_k: sample only among the ``top_k`` most likely tokens (``None`` = all).
+        top_k: sample only among the ``top_k`` most likely tokens (0 = no limit).
         greedy: take the most likely token instead of sampling.
         use_cache: keep keys and values in a :class:`KVCache` so each step only processes the
             newest token. Without it every step reruns the whole context. Both give the same tokens.
-        generator: a seeded ``torch.Generator`` for reproducible sampling.
+        seed: seeds the sampling so that a call can be repeated (``None`` = the global generator).
 
     Returns:
         ``(B, T + max_new_tokens)``: the prompt followed by the new tokens.
@@ -384,6 +395,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     if not greedy and not temperature > 0:
         raise GenAIError(f"temperature must be > 0, got {temperature}; use greedy=True for deterministic output.")
     model.eval()
+    generator = None if seed is None else torch.Generator(device=idx.device).manual_seed(seed)
     block = model.config.block_size
     cache = KVCache(model.config.n_layer) if use_cache else None
     logits, _ = model(idx[:, -block:], cache=cache)                       # prefill: (B, T, V)
@@ -392,10 +404,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         if greedy:
             nxt = logits.argmax(dim=-1, keepdim=True)                       # (B, 1)
         else:
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = F.softmax(logits, dim=-1)                               # (B, V)
+            probs = F.softmax(top_k_filter(logits, top_k), dim=-1)         # (B, V)
             nxt = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
         idx = torch.cat([idx, nxt], dim=1)                                  # (B, T + 1)
         if cache is None or idx.size(1) > block:
@@ -416,7 +425,7 @@ def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int = 200,
         raise GenAIError("The prompt is empty; give the model at least one character to continue.")
     dev = next(model.parameters()).device
     idx = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long, device=dev)  # (1, T)
-    out = generate(model, idx, max_new_tokens, generator=torch.Generator(device=dev).manual_seed(seed), **kwargs)
+    out = generate(model, idx, max_new_tokens, seed=seed, **kwargs)
     return tokenizer.decode(out[0].tolist())
 
 

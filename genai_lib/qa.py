@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import resolve, spec
+from genai_lib.core import GenAIError, get_profile
+from genai_lib.registry import load_pretrained, resolve, spec
 from genai_lib.text import GenerationConfig, LanguageModel
 
 
@@ -262,14 +262,10 @@ def load(profile: str | None = None, path: str | None = None, device: str | None
     prof = get_profile(profile)
     if path is None and spec("qa", prof).kind != "hub":
         return text.load("qa", prof, device=device)
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForQuestionAnswering
 
     src = resolve("qa", prof, path)
-    try:
-        tok = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
-        model = AutoModelForQuestionAnswering.from_pretrained(src.source, revision=src.revision).to(get_device(device))
-    except OSError as exc:
-        raise GenAIError(f"Could not load an extractive question-answering model from {src.source!r}: {exc}") from exc
+    tok, model = load_pretrained(src, AutoModelForQuestionAnswering, "an extractive question-answering model", device)
     return ExtractiveReader(tok, model, name=src.name)
 
 

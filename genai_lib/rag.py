@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from genai_lib.chunking import Chunk, book_root, chunk_markdown, corpus_files, slugify  # noqa: F401  (the API)
-from genai_lib.core import GenAIError, preset_of
+from genai_lib.core import GenAIError, atomic_write, preset_of
 
 
 @dataclass
@@ -164,13 +163,8 @@ def _read_saved(path: Path) -> dict[str, np.ndarray]:
 
 def _write_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write an .npz file so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None = None,

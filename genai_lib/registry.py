@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genai_lib.core import GenAIError, cache_dir, get_profile
+from genai_lib.core import GenAIError, cache_dir, get_device, get_profile
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_CONNECT_TIMEOUT_S = 3.0
@@ -181,6 +181,32 @@ def resolve(role: str, profile: str | None = None, path: str | None = None) -> R
         ensure_hub_reachable(row.hub_id)
         return Resolved(role, prof, row.hub_id, row.revision, row.hub_id, row)
     return Resolved(role, prof, _provide(role, row), None, row.hub_id, row)
+
+
+def load_pretrained(src: Resolved, model_class, what: str, device: str | None = None, **kwargs):
+    """The tokenizer and ``model_class`` model of ``src``, pinned to its revision, on ``device``.
+
+    Args:
+        src: from :func:`resolve`.
+        model_class: a ``transformers`` auto class, e.g. ``AutoModelForCausalLM``.
+        what: what the model is, for the error message ("a sentence encoder").
+        device: where to put the model; :func:`genai_lib.core.get_device` when ``None``.
+        **kwargs: more ``from_pretrained`` options (``dtype=``).
+
+    Returns:
+        ``(tokenizer, model)``.
+
+    Raises:
+        GenAIError: the folder or Hub id does not hold such a model.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
+        model = model_class.from_pretrained(src.source, revision=src.revision, **kwargs).to(get_device(device))
+    except OSError as exc:
+        raise GenAIError(f"Could not load {what} from {src.source!r}: {exc}") from exc
+    return tokenizer, model
 
 
 def _provide(role: str, row: ModelSpec) -> str:

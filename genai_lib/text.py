@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from genai_lib.core import GenAIError, get_device, get_profile, preset_of
-from genai_lib.registry import resolve
+from genai_lib.gpt import top_k_filter
+from genai_lib.registry import load_pretrained, resolve
 
 Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
@@ -280,10 +281,7 @@ class LanguageModel:
         GenerationConfig(temperature=temperature, top_k=top_k, top_p=top_p, do_sample=True).validate()
         enc = self._encode(prompt)
         logits = self.model(**enc).logits[0, -1].float() / temperature  # (V,)
-        if top_k:
-            kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
+        probs = torch.softmax(top_k_filter(logits, top_k), dim=-1)
         if top_p < 1.0:
             sorted_p, order = torch.sort(probs, descending=True)
             drop = sorted_p.cumsum(0) - sorted_p >= top_p  # tokens outside the nucleus
@@ -321,14 +319,10 @@ def load(role: str = "chat", profile: str | None = None, device: str | None = No
     Returns:
         A :class:`LanguageModel` in eval mode.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     src = resolve(role, profile, path)
     dev = get_device(device)
     dtype = torch.float32 if dev == "cpu" else torch.float16
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
-        model = AutoModelForCausalLM.from_pretrained(src.source, revision=src.revision, dtype=dtype).to(dev)
-    except OSError as exc:
-        raise GenAIError(f"Could not load a causal language model from {src.source!r}: {exc}") from exc
+    tokenizer, model = load_pretrained(src, AutoModelForCausalLM, "a causal language model", dev, dtype=dtype)
     return LanguageModel(tokenizer, model, name=src.name, profile=src.profile)

@@ -22,7 +22,6 @@ Typical use::
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, cache_dir, get_device, preset_of
+from genai_lib.core import GenAIError, atomic_write, cache_dir, get_device, preset_of
 
 PIXELS = digits.SIDE * digits.SIDE   # 64
 
@@ -314,7 +313,6 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
         except Exception:          # a damaged file: train again and overwrite it
             model = build(cfg)
     train(model, digits.load().train_x, cfg, progress=progress)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return model.eval()

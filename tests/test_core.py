@@ -138,3 +138,29 @@ def test_half_written_cache_folder_is_rebuilt(tmp_path, monkeypatch):
         registry._prepare_once("other", failing)
     assert not (tmp_path / "other").exists()
     assert not list(tmp_path.glob(".other.tmp-*"))
+
+
+def test_atomic_write_replaces_whole_files_only(tmp_path):
+    target = tmp_path / "sub" / "data.txt"
+    with core.atomic_write(target) as tmp:
+        tmp.write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with core.atomic_write(target) as tmp:
+            tmp.write_text("half of the sec")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "first"                      # the old file is intact
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.txt"]   # no temporary left behind
+
+
+def test_ema_update_averages_weights_and_copies_buffers():
+    import torch
+
+    net, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+        net.running_mean.fill_(5.0)
+    core.ema_update(ema, net, decay=0.75)
+    torch.testing.assert_close(ema.weight, torch.full((3,), 0.25))
+    torch.testing.assert_close(ema.running_mean, torch.full((3,), 5.0))
