@@ -186,6 +186,15 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for local servers in tests and scripts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def in_book_build() -> bool:
     """True while the book build executes the notebooks (it sets ``GENAI_BOOK_BUILD=1``).
 

@@ -127,20 +127,23 @@ class VAE(nn.Module):
 
 
 # [start:loss-terms]
-def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None,
+               target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of the negative ELBO, each averaged over the batch (in nats per image).
 
     Args:
         model: the VAE.
-        x: images (B, 1, 8, 8) in [-1, 1].
+        x: images (B, 1, 8, 8) in [-1, 1], the encoder's input.
         generator: random generator for the reparameterisation noise.
+        target: what the decoder should reproduce; ``x`` itself unless given (a denoising VAE
+            reads a noisy ``x`` and reconstructs the clean ``target``).
 
     Returns:
-        (reconstruction, kl): ``|x - x_hat|² / (2 sigma²)`` and ``KL(N(mu, var) || N(0, I))``.
+        (reconstruction, kl): ``|target - x_hat|² / (2 sigma²)`` and ``KL(N(mu, var) || N(0, I))``.
     """
+    target = x if target is None else target
     x_hat, mu, logvar = model(x, generator)
-    recon = ((x - x_hat) ** 2).flatten(1).sum(1) / (2 * model.cfg.sigma ** 2)      # (B,)
+    recon = ((target - x_hat) ** 2).flatten(1).sum(1) / (2 * model.cfg.sigma ** 2)  # (B,)
     kl = 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(1)                       # (B,)
     return recon.mean(), kl.mean()
 # [end:loss-terms]
@@ -170,7 +173,8 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
     Args:
         model: from :func:`build`.
         data: training images (N, 1, 8, 8) in [-1, 1], or a :class:`genai_lib.digits.Digits`.
-        cfg: training settings; ``None`` = the model's own config.
+        cfg: training settings (epochs, batch size, learning rate, beta, input noise); ``None`` = the
+            model's own config. The likelihood's ``sigma`` is always the model's.
         progress: show a progress bar.
 
     Returns:
@@ -195,9 +199,7 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
             inp = x
             if cfg.input_noise > 0:
                 inp = (x + cfg.input_noise * torch.randn(x.shape, generator=noise_gen, device=device)).clamp(-1, 1)
-            x_hat, mu, logvar = model(inp, noise_gen)
-            recon = (((x - x_hat) ** 2).flatten(1).sum(1) / (2 * cfg.sigma ** 2)).mean()
-            kl = (0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(1)).mean()
+            recon, kl = loss_terms(model, inp, noise_gen, target=x)               # the negative ELBO's terms
             loss = recon + cfg.beta * kl
             opt.zero_grad()
             loss.backward()
