@@ -215,7 +215,7 @@ class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         cfg.validate()
-        self.config = cfg
+        self.cfg = cfg
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),   # token embeddings   (V, C)
             wpe=nn.Embedding(cfg.block_size, cfg.n_embd),   # position embeddings, learned (block_size, C)
@@ -257,9 +257,9 @@ class GPT(nn.Module):
         """
         B, T = idx.shape
         past = len(cache) if cache is not None else 0
-        if past + T > self.config.block_size:
-            raise GenAIError(f"The model sees at most block_size={self.config.block_size} tokens, "
-                             f"got {past + T}; crop the context to the last {self.config.block_size} tokens.")
+        if past + T > self.cfg.block_size:
+            raise GenAIError(f"The model sees at most block_size={self.cfg.block_size} tokens, "
+                             f"got {past + T}; crop the context to the last {self.cfg.block_size} tokens.")
         pos = torch.arange(past, past + T, device=idx.device)            # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)        # (B, T, C) + (T, C) -> (B, T, C)
         x = self.transformer.drop(x)
@@ -287,7 +287,7 @@ def estimate_loss(model: GPT, data: torch.Tensor, cfg: TrainConfig, generator: t
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
-    losses = [model(*get_batch(data, model.config.block_size, cfg.batch_size, generator, dev))[1].item()
+    losses = [model(*get_batch(data, model.cfg.block_size, cfg.batch_size, generator, dev))[1].item()
               for _ in range(cfg.eval_iters)]
     model.train(was_training)
     return sum(losses) / len(losses)
@@ -342,7 +342,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
             bar.set_postfix(train=f"{history['train'][-1]:.3f}", val=f"{history['val'][-1]:.3f}")
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
-        x, y = get_batch(train_data, model.config.block_size, cfg.batch_size, batches, dev)  # (B, T), (B, T)
+        x, y = get_batch(train_data, model.cfg.block_size, cfg.batch_size, batches, dev)  # (B, T), (B, T)
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -396,8 +396,8 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         raise GenAIError(f"temperature must be > 0, got {temperature}; use greedy=True for deterministic output.")
     model.eval()
     generator = None if seed is None else torch.Generator(device=idx.device).manual_seed(seed)
-    block = model.config.block_size
-    cache = KVCache(model.config.n_layer) if use_cache else None
+    block = model.cfg.block_size
+    cache = KVCache(model.cfg.n_layer) if use_cache else None
     logits, _ = model(idx[:, -block:], cache=cache)                       # prefill: (B, T, V)
     for _ in range(max_new_tokens):
         logits = logits[:, -1, :] / (1.0 if greedy else temperature)      # (B, V)
@@ -410,7 +410,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         if cache is None or idx.size(1) > block:
             # No cache, or the window slid: with learned absolute positions every token now sits one
             # position earlier, so cached keys are stale. Recompute the last `block` tokens.
-            cache = KVCache(model.config.n_layer) if use_cache else None
+            cache = KVCache(model.cfg.n_layer) if use_cache else None
             logits, _ = model(idx[:, -block:], cache=cache)                 # (B, T', V)
         else:
             logits, _ = model(nxt, cache=cache)                             # only the new token: (B, 1, V)
@@ -438,7 +438,7 @@ def to_hf(model: GPT):
     """
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = model.config
+    cfg = model.cfg
     if not cfg.bias:
         raise GenAIError("GPT-2 has biases everywhere; only a GPTConfig with bias=True maps onto it.")
     hf_cfg = GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.n_embd,
