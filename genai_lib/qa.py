@@ -173,8 +173,8 @@ class ExtractiveReader:
     The model reads ``[CLS] question [SEP] context [SEP]`` and gives every token two scores: how
     likely the answer *starts* there and how likely it *ends* there. The answer is the context span
     with the best start + end score (end not before start, at most ``max_answer_tokens`` long), cut
-    out of the context with the tokenizer's character offsets. This is what transformers 4's
-    ``pipeline("question-answering")`` did; transformers 5 removed that pipeline, so it is written here.
+    out of the context with the tokenizer's character offsets. This is what transformers'
+    ``pipeline("question-answering")`` did up to version 5.2; 5.3 removed that pipeline, so it is written here.
 
     Args:
         tokenizer: a fast tokenizer (it must return offset mappings).
