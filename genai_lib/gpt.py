@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from genai_lib.core import GenAIError, get_device, preset_of
 
 
-@dataclass
 # [start:gptconfig]
+@dataclass
 class GPTConfig:
     """The shape of the model. The presets differ only in these numbers."""
 

@@ -29,8 +29,8 @@ Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
 
 
-@dataclass
 # [start:generationconfig]
+@dataclass
 class GenerationConfig:
     """The decoding options a learner plays with.
 
@@ -270,8 +270,8 @@ class LanguageModel:
         return self.stream(self.format_chat(messages, system), config, **overrides)
 
     # ------------------------------------------------------------------ inspection
-    @torch.no_grad()
     # [start:next-token-distribution]
+    @torch.no_grad()
     def next_token_distribution(self, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                                 k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` most likely next tokens and their probabilities after temperature, top-k and top-p.
