@@ -119,9 +119,14 @@ def spec(role: str, profile: str | None = None) -> ModelSpec:
     Raises:
         GenAIError: the role is unknown (the message lists the known ones).
     """
+    return _row(role, get_profile(profile))
+
+
+def _row(role: str, profile: str) -> ModelSpec:
+    """The registry row for a role in an already resolved profile."""
     if role not in REGISTRY:
         raise GenAIError(f"Unknown model role {role!r}; known roles: {', '.join(roles())}.")
-    return REGISTRY[role][get_profile(profile)]
+    return REGISTRY[role][profile]
 
 
 @dataclass(frozen=True)
@@ -167,8 +172,8 @@ def resolve(role: str, profile: str | None = None, path: str | None = None) -> R
     Raises:
         ModelUnavailableError: the model cannot be provided here (the message says what to do).
     """
-    prof = get_profile(profile)
-    row = spec(role, prof)
+    prof = get_profile(profile)           # the one place a loader's profile is resolved
+    row = _row(role, prof)
     if path is not None:
         return Resolved(role, prof, str(path), None, str(path), row)
     override = os.environ.get(f"GENAI_MODEL_{role.upper()}", "").strip()
