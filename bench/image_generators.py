@@ -76,7 +76,7 @@ def run_gan(data, seconds, n, args):
 
     from genai_lib import gan
 
-    cfg = replace(gan.PRESETS["offline"], steps=_scale(gan.PRESETS["offline"].steps, seconds))
+    cfg = replace(gan.preset("offline"), steps=_scale(gan.preset("offline").steps, seconds))
     with Timer() as tt:
         model = gan.build(cfg, device="cpu")
         gan.train(model, data, cfg, progress=not args.quiet)
@@ -91,7 +91,7 @@ def run_vae(data, seconds, n, args):
 
     from genai_lib import vae
 
-    cfg = replace(vae.PRESETS["offline"], epochs=_scale(vae.PRESETS["offline"].epochs, seconds))
+    cfg = replace(vae.preset("offline"), epochs=_scale(vae.preset("offline").epochs, seconds))
     with Timer() as tt:
         model = vae.build(cfg, device="cpu")
         vae.train(model, data, cfg, progress=not args.quiet)

@@ -10,7 +10,7 @@ Typical use::
 
     from genai_lib import finetune, text
     lm = text.load("chat")
-    cfg = finetune.PRESETS["offline"]
+    cfg = finetune.preset("offline")
     model = finetune.build(lm.model, cfg)                         # a peft model; base weights frozen
     losses = finetune.train(model, lm.tokenizer, train_items, cfg)
     print(finetune.evaluate(model, lm.tokenizer, test_items, cfg)["exact"])

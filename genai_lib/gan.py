@@ -12,7 +12,7 @@ images) and an *exponential moving average* (EMA) of G's weights, which is what 
 Typical use::
 
     from genai_lib import digits, gan
-    cfg = gan.PRESETS["offline"]
+    cfg = gan.preset("offline")
     model = gan.build(cfg)
     history = gan.train(model, digits.load(), cfg)        # {'d_loss': [...], 'g_loss': [...], ...}
     images = gan.sample(model, 100, labels=torch.arange(10).repeat(10))

@@ -12,7 +12,7 @@ Shapes: ``B`` batch, ``T`` sequence length, ``C`` embedding width (``n_embd``), 
 Typical use::
 
     from genai_lib import corpus, gpt
-    cfg = gpt.PRESETS["offline"]                 # or gpt.preset() for the active profile
+    cfg = gpt.preset("offline")                  # or gpt.preset() for the active profile
     model = gpt.build(replace(cfg, vocab_size=tok.vocab_size))
     history = gpt.train(model, train_data, val_data, gpt.train_preset("offline"))
     ids = gpt.generate(model, idx, max_new_tokens=200, temperature=0.8, top_k=20)

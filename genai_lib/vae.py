@@ -13,7 +13,7 @@ decoding z ~ N(0, I). The encoder and decoder are reused by latent diffusion.
 Typical use::
 
     from genai_lib import digits, vae
-    cfg = vae.PRESETS["offline"]
+    cfg = vae.preset("offline")
     model = vae.build(cfg)
     history = vae.train(model, digits.load().train_x, cfg)     # {'loss': [...], 'recon': [...], 'kl': [...]}
     images = vae.sample(model, 64)                             # (64, 1, 8, 8) in [-1, 1]

@@ -60,7 +60,7 @@ def test_preset_of_applies_overrides_without_touching_the_table():
     from genai_lib import diffusion
 
     cfg = core.preset_of(diffusion.PRESETS, "tiny", train_steps=3)
-    assert cfg.train_steps == 3 and diffusion.PRESETS["tiny"].train_steps != 3
+    assert cfg.train_steps == 3 and diffusion.preset("tiny").train_steps != 3
     with pytest.raises(core.ProfileError):
         core.preset_of(diffusion.PRESETS, "huge")
 
