@@ -54,7 +54,7 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from genai_lib.core import GenAIError, get_profile  # noqa: E402
+from genai_lib.core import GenAIError, get_profile, preset_of  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class AppConfig:
         state_dir: the folder where the counters are saved; ``None`` = in memory only.
         password: a shared password (any user name); empty = none. Never printed.
         require_login: only signed-in Hugging Face users may chat (the Space needs ``hf_oauth: true``).
+        profile: the profile whose local chat model answers when no Gemini key is set.
+        local_model: a folder or Hub id that answers instead of the profile's chat model.
         proxy_hops: proxies in front of the app that append to ``X-Forwarded-For``; the client is the
             address the outermost one saw. 0 = the TCP peer (as uvicorn reports it).
     """
@@ -125,12 +127,20 @@ class AppConfig:
     password: str = field(default="", repr=False)
     require_login: bool = False
     proxy_hops: int = 0
+    profile: str = "offline"
+    local_model: str | None = None
 
     @classmethod
     def from_env(cls, profile: str | None = None, **overrides: Any) -> "AppConfig":
-        """The profile's preset with the settings from the environment (module docstring), then ``overrides``."""
+        """The profile's preset with the settings from the environment (module docstring), then ``overrides``.
+
+        This is the one place that reads the app's environment variables.
+        """
         env = os.environ
+        prof = get_profile(profile)
         found: dict[str, Any] = {
+            "profile": prof,
+            "local_model": env.get("GENAI_APP_LOCAL_MODEL") or None,
             "host": env.get("GENAI_APP_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
             "port": _env_int("GENAI_APP_PORT", None) or _env_int("GRADIO_SERVER_PORT", 7860),
             "password": env.get("GENAI_APP_PASSWORD", ""),
@@ -143,7 +153,7 @@ class AppConfig:
             value = _env_int(var, None)
             if value is not None:
                 found[name] = value
-        return replace(PRESETS[get_profile(profile)], **{**found, **overrides})
+        return replace(preset(prof), **{**found, **overrides})
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -186,8 +196,13 @@ PRESETS: dict[str, AppConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> AppConfig:
+    """The profile's preset :class:`AppConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- abuse limits
-# BEGIN-LIMITER
+# [start:limiter]
 class UsageLimiter:
     """Per-client and whole-app limits on answers, counted per minute and per UTC day.
 
@@ -321,7 +336,7 @@ class UsageLimiter:
             self._roll(self.clock())
             return {"requests": self._state["requests"], "tokens": self._state["tokens"],
                     "clients": len(self._state["clients"])}
-# END-LIMITER
+# [end:limiter]
 
 
 def client_id(request: Any, profile: Any = None, proxy_hops: int = 0) -> str:
@@ -383,21 +398,18 @@ class LocalBackend:
                                             top_p=top_p if sample else 1.0, seed=0)
 
 
-def pick_backend(config: AppConfig | None = None, profile: str | None = None,
-                 local_model: str | None = None) -> GeminiChat | LocalBackend:
+def pick_backend(config: AppConfig | None = None) -> GeminiChat | LocalBackend:
     """Gemini when a key is set, the local model otherwise.
 
     Args:
-        config: the app's settings (:meth:`AppConfig.from_env` when ``None``).
-        profile: the profile whose local chat model answers without a key.
-        local_model: a folder or Hub id to use instead (default: ``GENAI_APP_LOCAL_MODEL``).
+        config: the app's settings (:meth:`AppConfig.from_env` when ``None``); its ``profile`` and
+            ``local_model`` say which local model answers without a key.
     """
-    config = config or AppConfig.from_env(profile)
+    config = config or AppConfig.from_env()
     gemini = GeminiConfig.from_env()
     if gemini.api_key:
         return GeminiChat(gemini, on_retry=lambda n, s, why: log.warning("retry %d in %.1f s (%s)", n, s, why))
-    local_model = local_model or os.environ.get("GENAI_APP_LOCAL_MODEL") or None
-    return LocalBackend(profile, local_model, config.local_max_new_tokens)
+    return LocalBackend(config.profile, config.local_model, config.local_max_new_tokens)
 
 
 def _text_of(content: Any) -> str:
@@ -411,7 +423,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-# BEGIN-TRIM
+# [start:trim]
 def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int,
                 max_turns: int | None = None) -> list[dict[str, Any]]:
     """Gradio's history plus the new message, in Gemini's ``contents`` format.
@@ -438,7 +450,7 @@ def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int,
     while turns[start]["role"] != "user":  # Gemini wants the conversation to start with the user
         start += 1
     return turns[start:]
-# END-TRIM
+# [end:trim]
 
 
 def _number(value: Any, name: str, low: float, high: float, whole: bool = False) -> float:
@@ -509,7 +521,7 @@ def _key_of(backend: Any) -> str:
     return getattr(getattr(backend, "config", None), "api_key", "") or ""
 
 
-# BEGIN-CHAT
+# [start:chat]
 def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temperature: float, top_p: float,
          max_output_tokens: int, *, backend: GeminiChat | LocalBackend, config: AppConfig,
          limiter: UsageLimiter | None = None, client: str | None = "local") -> Iterator[str]:
@@ -562,10 +574,10 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         return
     if not answer.strip():
         yield f"{NOTICE}*The model returned an empty answer; try again or raise the max output tokens.*{signature}"
-# END-CHAT
+# [end:chat]
 
 
-# BEGIN-BUILD-UI
+# [start:build-ui]
 def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig | None = None,
              limiter: UsageLimiter | None = None):
     """The Gradio app: a chat box with the model's controls, abuse limits, and a queue that bounds concurrency.
@@ -617,7 +629,7 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
     demo.usage_limiter = limiter
     return demo
-# END-BUILD-UI
+# [end:build-ui]
 
 
 def describe_limits(config: AppConfig) -> str:

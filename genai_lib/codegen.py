@@ -17,11 +17,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from genai_lib import sandbox
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 from genai_lib.text import GenerationConfig, LanguageModel
 
 #: Where a completion of a function body ends (as in the HumanEval evaluation): the next top-level block.
@@ -147,7 +148,13 @@ PRESETS: dict[str, CodegenConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> CodegenConfig:
+    """The profile's preset :class:`CodegenConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- pass@k
+# [start:pass-at-k]
 def pass_at_k(n: int, c: int, k: int) -> float:
     """The unbiased estimate of pass@k from ``n`` samples of which ``c`` passed (Chen et al. 2021).
 
@@ -162,6 +169,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:  # every draw of k samples contains a correct one
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+# [end:pass-at-k]
 
 
 # ----------------------------------------------------------------------------- running
@@ -212,6 +220,7 @@ def uses_chat(lm: LanguageModel) -> bool:
     return bool(getattr(lm.tokenizer, "chat_template", None))
 
 
+# [start:complete]
 def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: GenerationConfig, n: int = 1,
              batch_size: int = 16, progress: bool = False) -> list[list[str]]:
     """Ask the model for ``n`` solutions per task.
@@ -232,6 +241,7 @@ def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: Generatio
         outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
         sols = [tasks[i // n].prompt + truncate(o) for i, o in enumerate(outs)]
     return [sols[i * n:(i + 1) * n] for i in range(len(tasks))]
+# [end:complete]
 
 
 @dataclass
@@ -265,7 +275,7 @@ def evaluate(lm: LanguageModel, tasks: Sequence[CodeTask] = TASKS, config: Codeg
     Returns:
         A :class:`CodegenReport`.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     n = 1 if greedy else cfg.n_samples
     if any(k > n for k in cfg.ks) and not greedy:
         raise GenAIError(f"every k in ks={cfg.ks} must be at most n_samples={n}")

@@ -200,6 +200,7 @@ class GeminiChat:
     def name(self) -> str:
         return f"Gemini ({self.config.model})"
 
+    # [start:request]
     def _request(self, contents: list[dict[str, Any]], system: str | None, timeout_s: float,
                  generation: dict[str, Any]) -> Iterator[Any]:
         """One streaming call of the SDK (lazy: nothing is sent until the first ``next``)."""
@@ -207,8 +208,9 @@ class GeminiChat:
         config = t.GenerateContentConfig(system_instruction=system or None, **generation,
                                          http_options=t.HttpOptions(timeout=max(1, int(timeout_s * 1000))))
         return self._client.models.generate_content_stream(model=self.config.model, contents=contents, config=config)
+    # [end:request]
 
-    # BEGIN-GEMINI-STREAM
+    # [start:gemini-stream]
     def stream(self, contents: list[dict[str, Any]], system: str | None = None, temperature: float = 0.7,
                top_p: float = 0.95, max_output_tokens: int = 512,
                on_usage: Callable[[int], None] | None = None) -> Iterator[str]:
@@ -296,4 +298,4 @@ class GeminiChat:
             finally:  # count what Gemini billed for this attempt, however it ended
                 if tokens and on_usage:
                     on_usage(tokens)
-    # END-GEMINI-STREAM
+    # [end:gemini-stream]

@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from genai_lib.core import get_device, get_profile
+from genai_lib.core import atomic_write, get_device, get_profile
 
 _STATE: dict[str, Any] = {}
 LIBRARIES = ("torch", "transformers", "diffusers", "peft", "genai_lib")
@@ -134,10 +134,8 @@ def report() -> None:
     data = facts()
     folder = os.environ.get("GENAI_RUNFACTS_DIR", "").strip()
     if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        tmp = Path(folder) / f".{data['name']}.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, Path(folder) / f"{data['name']}.json")
+        with atomic_write(Path(folder) / f"{data['name']}.json") as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
     rows = [("profile", data["profile"]), ("device", data["device_name"]),
             ("models", ", ".join(data["models"]) or "none (trained here)"),
             ("libraries", ", ".join(f"{k} {v}" for k, v in data["versions"].items())),

@@ -239,6 +239,7 @@ def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
             "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (cfg.max_processes, cfg.max_processes)}
 
 
+# [start:run]
 def run(source: str, config: SandboxConfig | None = None, tests: str | None = None) -> SandboxResult:
     """Run a Python program in the sandbox and report what happened.
 
@@ -293,6 +294,7 @@ def run(source: str, config: SandboxConfig | None = None, tests: str | None = No
         if host_dir:
             shutil.rmtree(host_dir, ignore_errors=True)
     return _verdict(out, err, verdict, code, timed_out, flooded, duration, nonce, cfg, active, warning)
+# [end:run]
 
 
 def overhead(repeats: int = 10, program: str = "pass") -> dict[str, float]:

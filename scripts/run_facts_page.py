@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -86,9 +85,10 @@ def write(facts_dir: Path, out: Path) -> bool:
     text = render(facts_dir, notebooks)
     if out.exists() and out.read_text() == text:
         return False
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    from genai_lib.core import atomic_write
+
+    with atomic_write(out) as tmp:
+        tmp.write_text(text)
     return True
 
 

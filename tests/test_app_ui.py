@@ -21,17 +21,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gemini_standin import StandIn  # noqa: E402
 
 from genai_lib import app  # noqa: E402
+from genai_lib.core import free_port  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 SETTINGS = ("Be brief.", 0.4, 0.9, 96)  # system prompt, temperature, top-p, max output tokens
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(backend, config: app.AppConfig | None = None):
@@ -313,7 +308,7 @@ def test_browser_without_a_key_uses_smollm2_and_says_so(monkeypatch):
     for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GENAI_APP_LOCAL_MODEL"):
         monkeypatch.delenv(var, raising=False)
     config = app.AppConfig.from_env("offline", port=free_port(), host="127.0.0.1", local_max_new_tokens=48)
-    backend = app.pick_backend(config, profile="offline")
+    backend = app.pick_backend(config)
     assert isinstance(backend, app.LocalBackend)
     demo, url = launch(backend, config)
     driver, profile = browser()

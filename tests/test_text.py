@@ -114,8 +114,8 @@ def test_perplexity_is_exp_of_the_loss(tiny_lm):
 
 
 def test_presets_and_local_folder_loading(tmp_path, tiny_lm):
-    assert text.default_config("tiny").max_new_tokens < text.default_config("offline").max_new_tokens
-    assert text.default_config("offline", temperature=0.5).temperature == 0.5
+    assert text.preset("tiny").max_new_tokens < text.preset("offline").max_new_tokens
+    assert text.preset("offline", temperature=0.5).temperature == 0.5
     tiny_lm.model.save_pretrained(tmp_path)
     tiny_lm.tokenizer.save_pretrained(tmp_path)
     again = text.load(path=str(tmp_path), profile="hub", device="cpu")  # how `hub` is tested offline

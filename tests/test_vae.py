@@ -17,7 +17,7 @@ def data():
 
 
 def test_shapes_and_loss_terms(tiny, data):
-    cfg = vae.PRESETS["tiny"]
+    cfg = vae.preset("tiny")
     model = vae.build(cfg, device="cpu")
     x = data.train_x[:5]
     x_hat, mu, logvar = model(x)
@@ -30,7 +30,7 @@ def test_shapes_and_loss_terms(tiny, data):
 def test_loss_terms_match_a_monte_carlo_estimate_of_the_elbo(tiny, data):
     """KL(q(z|x) || N(0, I)) from ``loss_terms`` equals E_q[log q(z|x) - log p(z)] estimated by sampling,
     and the reconstruction term is the Gaussian negative log-likelihood up to its constant."""
-    cfg = vae.PRESETS["tiny"]
+    cfg = vae.preset("tiny")
     model = vae.build(cfg, device="cpu")
     with torch.no_grad():
         # push the posterior away from N(0, I) so the KL is far from zero
@@ -53,7 +53,7 @@ def test_loss_terms_match_a_monte_carlo_estimate_of_the_elbo(tiny, data):
 
 
 def test_training_lowers_the_loss_and_is_deterministic(data):
-    cfg = replace(vae.PRESETS["tiny"], epochs=4)
+    cfg = replace(vae.preset("tiny"), epochs=4)
     a = vae.build(cfg, device="cpu")
     hist = vae.train(a, data.train_x[:128], cfg, progress=False)
     assert set(hist) == {"loss", "recon", "kl"} and len(hist["loss"]) == 4
@@ -68,7 +68,7 @@ def test_training_lowers_the_loss_and_is_deterministic(data):
 
 
 def test_sample_encode_decode_interpolate_anomaly(data):
-    cfg = vae.PRESETS["tiny"]
+    cfg = vae.preset("tiny")
     model = vae.build(cfg, device="cpu")
     s = vae.sample(model, 7)
     assert s.shape == (7, 1, 8, 8) and s.min() >= -1 and s.max() <= 1
@@ -92,7 +92,7 @@ def test_sample_encode_decode_interpolate_anomaly(data):
 def test_trained_vae_flags_noise_as_anomalous(data):
     from sklearn.metrics import roc_auc_score
 
-    cfg = replace(vae.PRESETS["tiny"], latent_dim=4, hidden=64, epochs=6, batch_size=128)
+    cfg = replace(vae.preset("tiny"), latent_dim=4, hidden=64, epochs=6, batch_size=128)
     model = vae.build(cfg, device="cpu")
     vae.train(model, data.train_x, cfg, progress=False)
     normal = vae.anomaly_score(model, data.test_x[:100])
@@ -103,11 +103,11 @@ def test_trained_vae_flags_noise_as_anomalous(data):
 
 def test_config_validation():
     with pytest.raises(GenAIError, match="latent_dim"):
-        vae.build(replace(vae.PRESETS["tiny"], latent_dim=0))
+        vae.build(replace(vae.preset("tiny"), latent_dim=0))
     with pytest.raises(GenAIError, match="sigma"):
-        replace(vae.PRESETS["tiny"], sigma=0).validate()
+        replace(vae.preset("tiny"), sigma=0).validate()
     with pytest.raises(GenAIError, match="beta"):
-        replace(vae.PRESETS["tiny"], beta=-1).validate()
+        replace(vae.preset("tiny"), beta=-1).validate()
     assert set(vae.PRESETS) == {"tiny", "offline", "hub"}
     for cfg in vae.PRESETS.values():
         cfg.validate()
@@ -115,7 +115,7 @@ def test_config_validation():
 
 def test_load_trains_once_and_reuses_the_cache(monkeypatch, tmp_path, data):
     monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
-    cfg = replace(vae.PRESETS["tiny"], epochs=1)
+    cfg = replace(vae.preset("tiny"), epochs=1)
     a = vae.load(cfg=cfg)
     files = list(tmp_path.glob("vae-digits-*.pt"))
     assert len(files) == 1
