@@ -202,7 +202,6 @@ def preset(profile: str | None = None, **overrides: Any) -> AppConfig:
 
 
 # ----------------------------------------------------------------------------- abuse limits
-# [start:limiter]
 class UsageLimiter:
     """Per-client and whole-app limits on answers, counted per minute and per UTC day.
 
@@ -336,7 +335,6 @@ class UsageLimiter:
             self._roll(self.clock())
             return {"requests": self._state["requests"], "tokens": self._state["tokens"],
                     "clients": len(self._state["clients"])}
-# [end:limiter]
 
 
 def client_id(request: Any, profile: Any = None, proxy_hops: int = 0) -> str:

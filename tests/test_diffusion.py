@@ -162,7 +162,7 @@ def test_img2img_strength(model, data):
     assert y.shape == x.shape and not torch.equal(y, x)
 
 
-def test_text_conditioning_tiny(data):
+def test_text_conditioning_tiny(tiny, data):
     prompts = D.captions(7) + D.captions(1)
     emb = D.embed_text(prompts)
     assert emb.shape[0] == len(prompts)
