@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from genai_lib.core import apply_thread_policy
+from genai_lib.text import bytes_per_step, memory_bandwidth
 
 MODES = ("eager", "genai_lib", "static", "compiled", "cudagraphs", "batched")
 
@@ -64,34 +65,6 @@ def pick_dtype(device: str, name: str) -> torch.dtype:
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
-
-
-def bandwidth(device: str, mib: int) -> float:
-    """Bytes per second of a large device-to-device copy (bytes read + bytes written), best of 5."""
-    n = mib * 2**20 // 4
-    x = torch.randn(n, device=device)
-    y = torch.empty_like(x)
-    best = float("inf")
-    for _ in range(6):
-        sync(device)
-        t0 = time.perf_counter()
-        y.copy_(x)
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * x.numel() * x.element_size() / best
-
-
-def bytes_per_step(model, batch: int, context: int) -> int:
-    """Bytes one decoding step must read: every weight once (a tied embedding once, as the LM head; an
-    untied input embedding only for the ``batch`` rows it looks up) plus the KV cache at ``context``."""
-    cfg = model.config
-    total = sum(p.numel() * p.element_size() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
-    if not cfg.tie_word_embeddings:
-        total -= emb.numel() * emb.element_size()
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    kv = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * emb.element_size()  # per token, per row
-    return total + batch * context * kv
 
 
 @dataclass
@@ -179,7 +152,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         elif m == "batched":
             runs.append(Run(f"batched x{args.batch}", args.batch, hf(args.batch)))
 
-    bw = bandwidth(device, args.bandwidth_mib)
+    bw = memory_bandwidth(device, args.bandwidth_mib)
     facts = {"device": torch.cuda.get_device_name(device) if device.startswith("cuda") else
              f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads, "
              f"{os.cpu_count()} cores)", "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,

@@ -108,8 +108,15 @@ def child(path: str, out: str) -> None:
     install(prof)
     from gpu_notebooks import run_cells
 
+    import signal
+
     w0, c0 = time.perf_counter(), time.process_time()
-    ok = True
+    ok: object = True
+
+    def on_term(signum, frame):  # the parent's time limit: stop, and still write what was measured
+        raise TimeoutError("stopped at the time limit")
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         run_cells(Path(path))
     except BaseException as exc:  # record what ran before the failure too
@@ -145,12 +152,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name in names:
         res = Path(f"/tmp/profile-{os.getpid()}-{name}.json")
         t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, __file__, "--child", str(ROOT / "notebooks" / f"{name}.ipynb"),
+                                 str(res)], env=env, cwd=ROOT / "notebooks", stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
         try:
-            proc = subprocess.run([sys.executable, __file__, "--child", str(ROOT / "notebooks" / f"{name}.ipynb"),
-                                   str(res)], env=env, cwd=ROOT / "notebooks", capture_output=True, text=True,
-                                  timeout=args.timeout)
-            err = proc.stderr
+            _, err = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
+            proc.terminate()  # the child writes its partial profile on SIGTERM
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
             err = f"timed out after {args.timeout:.0f} s"
         row = json.loads(res.read_text()) if res.exists() else {"notebook": name, "ok": err.strip()[-300:]}
         res.unlink(missing_ok=True)
