@@ -44,6 +44,14 @@ class Profile:
     def __init__(self) -> None:
         self.depth = 0
         self.cats: dict[str, dict[str, float]] = {}
+        self.open: tuple[str, float] | None = None  # the outermost timed call in progress
+
+    def close_open(self) -> None:
+        """Count the call still running (the notebook stopped inside it) as unfinished."""
+        if self.open is not None:
+            cat, t0 = self.open
+            self.add(cat, time.perf_counter() - t0, unfinished=1)
+            self.open = None
 
     def add(self, cat: str, seconds: float, **counts: float) -> None:
         row = self.cats.setdefault(cat, {"s": 0.0, "calls": 0})
@@ -60,10 +68,15 @@ class Profile:
                 return fn(*args, **kwargs)
             prof.depth += 1
             t0 = time.perf_counter()
+            prof.open = (cat, t0)
             try:
                 out = fn(*args, **kwargs)
             finally:
                 prof.depth -= 1
+                if prof.open is not None and prof.open[1] == t0:
+                    prof.open = None
+                    if sys.exc_info()[0] is not None:   # count a call that raised (or was stopped) too
+                        prof.add(cat, time.perf_counter() - t0, unfinished=1)
             extra = counter(args, kwargs, out) if counter else {}
             prof.add(cat, time.perf_counter() - t0, **extra)
             return out
@@ -121,6 +134,7 @@ def child(path: str, out: str) -> None:
         run_cells(Path(path))
     except BaseException as exc:  # record what ran before the failure too
         ok = f"{type(exc).__name__}: {exc}"[:300]
+    prof.close_open()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     cats = {k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in prof.cats.items()}
     cats["other"] = {"s": round(wall - sum(v["s"] for v in prof.cats.values()), 2)}
