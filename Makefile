@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export BOOKSITE_PYTHON ?= $(abspath $(PY))
 KATEX_CSS := templates/site/node_modules/katex/dist/katex.min.css
 
-.PHONY: help book test venv system models site-template unit clean
+.PHONY: help book test venv system models site-template unit mutation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,11 +45,23 @@ $(KATEX_CSS): templates/site/package-lock.json
 book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
-unit: venv  ## only the fast unit tests (tiny profile, seconds)
-	$(PY) -m pytest -q -m "not offline and not book and not browser and not slow"
+UNIT_TIER := not offline and not book and not browser and not slow
+COV       := --cov=genai_lib --cov-branch
 
-test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
-	$(PY) -m pytest -q
+unit: venv  ## only the fast unit tests (tiny profile, random order, two workers)
+	$(PY) -m pytest -q -n 2 -m "$(UNIT_TIER)"
+
+# The unit tier runs in random order (pytest-randomly; the seed is printed, `-p randomly -p "randomly_seed=N"`
+# replays it) on two workers (pytest-xdist), so hidden dependencies between tests show up; then the tiers
+# that need the real models, the built book and the browser. Coverage of genai_lib covers both runs.
+test: book  ## the whole test suite (builds the book first; the book tests check its outputs), with coverage
+	$(PY) -m pytest -q -n 2 $(COV) --cov-report= -m "$(UNIT_TIER)"
+	$(PY) -m pytest -q $(COV) --cov-append --cov-report=term:skip-covered -m "not ($(UNIT_TIER))"
+
+mutation: venv  ## mutation testing of the library's scoring logic with mutmut (slow: not part of make test)
+	rm -rf mutants
+	env -u PYTHONPATH OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2
+	$(PY) bench/mutation_score.py
 
 clean:  ## remove build outputs and the execution cache (keeps .venv and the model cache)
-	rm -rf _build exports test-artifacts .myst.build.yml
+	rm -rf _build exports test-artifacts .myst.build.yml mutants .coverage

@@ -8,7 +8,9 @@ Every notebook calls :func:`start` in its first code cell and :func:`report` in 
     runfacts.report()                                   # a small box: versions, wall time, peak memory
 
 When ``GENAI_RUNFACTS_DIR`` is set (the book build sets it), :func:`report` also writes the facts as
-``<name>.json`` there, so the book can list the cost of every chapter on one page.
+``<name>.json`` there, so the book can list the cost of every chapter on one page. The last cell is
+labelled ``#| label: facts-<name>``: each chapter embeds it (``![](#facts-<name>)``), so the time and
+memory a chapter quotes are those of the build that made the page (see ``docs/PROSE.md``).
 """
 
 from __future__ import annotations
@@ -100,6 +102,28 @@ def facts() -> dict[str, Any]:
 
         out["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     return out
+
+
+def findings(*lines: str) -> None:
+    """Show what this run found, as a short markdown list, for a chapter to embed.
+
+    Each line is a sentence written from the run's own numbers (an f-string in the notebook), so the
+    chapter's reading of the results is that of the run that built the page, in every profile. Label
+    the cell (``#| label: out-<notebook>-findings``) and embed it in the chapter (``![](#...)``).
+
+    Args:
+        lines: the findings, one sentence each.
+    """
+    text = "\n".join(f"- {line}" for line in lines)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            raise ImportError
+        display({"text/markdown": text, "text/plain": text}, raw=True)
+    except ImportError:
+        print(text)
 
 
 def report() -> None:

@@ -6,6 +6,8 @@ need=()
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v pdftotext   >/dev/null 2>&1 || need+=(poppler-utils)
+# the Word export turns LaTeX equations into Word equations with pandoc (scripts/bookbuild/docx.py)
+command -v pandoc      >/dev/null 2>&1 || need+=(pandoc)
 if [ ${#need[@]} -eq 0 ]; then echo "system packages: all present"; exit 0; fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
