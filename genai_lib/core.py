@@ -66,6 +66,63 @@ def get_profile(profile: str | None = None) -> Profile:
     return name  # type: ignore[return-value]
 
 
+#: The most torch threads the library uses by default. The book's models are small (an 8x8 digit
+#: classifier, a 135 M-parameter language model): past a few threads their matrix products are too
+#: small to split, and on a 16-core GPU machine torch's default of one thread per core made the digit
+#: classifier train about 2x slower than with one thread (bench/threads.py measures it).
+MAX_DEFAULT_THREADS = 4
+_THREADS_SET: list[int] = []
+
+
+def available_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask, which containers narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_count() -> int:
+    """How many torch threads the thread policy asks for (see :func:`apply_thread_policy`)."""
+    raw = os.environ.get("GENAI_THREADS", "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise GenAIError(f"GENAI_THREADS must be a positive integer, got {raw!r}; "
+                             "unset it to let genai_lib choose (at most "
+                             f"{MAX_DEFAULT_THREADS} threads, never more than the cores available).")
+        return n
+    return min(available_cpus(), MAX_DEFAULT_THREADS)
+
+
+def apply_thread_policy(force: bool = False) -> int:
+    """Set torch's intra-op thread count once per process, for small models.
+
+    ``GENAI_THREADS`` sets it; otherwise it is the number of available cores, capped at
+    :data:`MAX_DEFAULT_THREADS`. When ``OMP_NUM_THREADS`` is set, torch already follows it and it is
+    left alone (unless ``GENAI_THREADS`` is set too). :func:`get_device` calls this, so every loader
+    and notebook gets the policy without asking. A build that runs several notebooks at once sets
+    ``GENAI_THREADS`` so that together they use the cores once, not once each.
+
+    Args:
+        force: apply again even if this process already did (after ``GENAI_THREADS`` changed).
+
+    Returns:
+        The thread count torch uses now.
+    """
+    import torch
+
+    if _THREADS_SET and not force:
+        return torch.get_num_threads()
+    if os.environ.get("GENAI_THREADS", "").strip() or not os.environ.get("OMP_NUM_THREADS", "").strip():
+        torch.set_num_threads(thread_count())
+    _THREADS_SET.append(torch.get_num_threads())
+    return torch.get_num_threads()
+
+
 def get_device(prefer: str | None = None) -> str:
     """Pick the compute device: CUDA, then Apple's MPS, then the CPU.
 
@@ -81,6 +138,8 @@ def get_device(prefer: str | None = None) -> str:
         GenAIError: the requested device is not available on this machine.
     """
     import torch
+
+    apply_thread_policy()
 
     choice = prefer if prefer is not None else os.environ.get("GENAI_DEVICE", "").strip()
     if choice:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -304,6 +305,102 @@ class LanguageModel:
     def __repr__(self) -> str:
         params = sum(p.numel() for p in self.model.parameters())
         return f"LanguageModel({self.name!r}, {params / 1e6:.1f} M params, device={self.device})"
+
+
+# ---------------------------------------------------------------------------------- decoding speed
+def memory_bandwidth(device: str | torch.device, mib: int = 256) -> float:
+    """Bytes per second of a large tensor copy on ``device`` (bytes read + bytes written), best of five.
+
+    This is the ceiling for decoding at small batch sizes, where every step must read all the weights.
+    """
+    device = torch.device(device)
+    x = torch.randn(mib * 2**20 // 4, device=device)
+    y = torch.empty_like(x)
+    best = float("inf")
+    for _ in range(6):
+        _sync(device)
+        t0 = time.perf_counter()
+        y.copy_(x)
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * x.numel() * x.element_size() / best
+
+
+def bytes_per_step(model, batch: int = 1, context: int = 0) -> int:
+    """Bytes one decoding step must read: every weight once, plus ``batch`` rows of KV cache of ``context`` tokens.
+
+    A tied embedding is read once (as the output layer); an untied input embedding only for the rows it
+    looks up, which is negligible, so it is left out.
+    """
+    cfg = model.config
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    emb = model.get_input_embeddings().weight
+    if not getattr(cfg, "tie_word_embeddings", False):
+        total -= emb.numel() * emb.element_size()
+    heads = getattr(cfg, "num_attention_heads", None) or cfg.n_head
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
+    kv = 2 * layers * kv_heads * head_dim * emb.element_size()          # keys + values, per token and row
+    return total + batch * context * kv
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def decode_speed(lm: LanguageModel, prompt: str, new_tokens: int = 16, batch: int = 1, repeats: int = 2,
+                 cache_implementation: str | None = None, compile_config: Any = None) -> dict[str, float]:
+    """Measure greedy decoding: tokens per second, and the fraction of the memory-bandwidth roofline.
+
+    Args:
+        lm: the model.
+        prompt: the prompt (every row of the batch gets the same one).
+        new_tokens: tokens generated per row (exactly: the end-of-text token does not stop it early).
+        batch: rows decoded together.
+        repeats: timed runs after one warm-up; the fastest counts.
+        cache_implementation: ``None`` (dynamic KV cache) or ``"static"`` (pre-allocated, needed for
+            compilation).
+        compile_config: a ``transformers.CompileConfig`` (with ``cache_implementation="static"``).
+
+    Returns:
+        ``tokens_per_s`` (all rows), ``roofline_tokens_per_s`` (batch x bandwidth / bytes per step),
+        ``fraction_of_roofline``, ``seconds`` and ``warmup_s`` (includes compilation, if any).
+    """
+    enc = lm._encode(prompt)
+    ids = enc["input_ids"].expand(batch, -1).contiguous()                   # (B, P)
+    extra: dict[str, Any] = {}
+    if cache_implementation:
+        extra["cache_implementation"] = cache_implementation
+    if compile_config is not None:
+        extra["compile_config"] = compile_config
+    elif cache_implementation:
+        extra["disable_compile"] = True
+
+    def run() -> None:
+        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+                          min_new_tokens=new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id,
+                          **extra)
+
+    dev = lm.device
+    _sync(dev)
+    t0 = time.perf_counter()
+    run()
+    _sync(dev)
+    warmup = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        _sync(dev)
+        best = min(best, time.perf_counter() - t0)
+    bw = memory_bandwidth(dev)
+    roof = batch * bw / bytes_per_step(lm.model, batch, ids.shape[1] + new_tokens // 2)
+    tps = batch * new_tokens / best
+    return {"batch": batch, "tokens_per_s": tps, "roofline_tokens_per_s": roof, "fraction_of_roofline": tps / roof,
+            "seconds": best, "warmup_s": warmup, "bandwidth_GBps": bw / 1e9}
 
 
 def load(role: str = "chat", profile: str | None = None, device: str | None = None,

@@ -164,3 +164,35 @@ def test_ema_update_averages_weights_and_copies_buffers():
     core.ema_update(ema, net, decay=0.75)
     torch.testing.assert_close(ema.weight, torch.full((3,), 0.25))
     torch.testing.assert_close(ema.running_mean, torch.full((3,), 5.0))
+
+
+def test_thread_policy_caps_threads_and_reads_env(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("GENAI_THREADS", raising=False)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        n = core.apply_thread_policy(force=True)
+        assert n == min(core.available_cpus(), core.MAX_DEFAULT_THREADS) == torch.get_num_threads()
+        monkeypatch.setenv("GENAI_THREADS", "1")
+        assert core.apply_thread_policy(force=True) == 1 == torch.get_num_threads()
+        assert core.apply_thread_policy() == 1          # once per process unless forced
+        monkeypatch.setenv("GENAI_THREADS", "zero")
+        with pytest.raises(core.GenAIError, match="GENAI_THREADS must be a positive integer"):
+            core.apply_thread_policy(force=True)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_policy_leaves_omp_num_threads_alone(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.delenv("GENAI_THREADS", raising=False)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert core.apply_thread_policy(force=True) == 1
+    finally:
+        torch.set_num_threads(before)

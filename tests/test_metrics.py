@@ -110,3 +110,17 @@ def test_fid_separates_real_from_noise_and_collapse():
     hist = metrics.class_histogram(ones)
     assert hist.sum() == 50 and hist[1] >= 48
     assert metrics.fid(d.test_x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_classifier_trains_when_first_asked_inside_no_grad(monkeypatch, tmp_path):
+    """On an empty cache the first FID (a no_grad function) trains the classifier: that must work."""
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    metrics.classifier.cache_clear()
+    monkeypatch.setattr(metrics, "train_classifier",
+                        lambda real=metrics.train_classifier: real(epochs=1))
+    try:
+        with torch.no_grad():
+            value = metrics.fid(digits.load().test_x[:50])
+        assert np.isfinite(value) and (tmp_path / f"{metrics.CLASSIFIER_VERSION}.pt").exists()
+    finally:
+        metrics.classifier.cache_clear()

@@ -176,3 +176,18 @@ def test_generate_batch_bad_input(tiny_lm):
 def test_smollm2_batch_equals_one_by_one(smol):
     qs = ["What is the capital of France?", "What is 12 plus 7?", "Name a primary colour."]
     assert smol.chat_batch(qs, max_new_tokens=12) == [smol.chat(q, max_new_tokens=12) for q in qs]
+
+
+def test_decode_speed_and_roofline_figures():
+    """decode_speed measures real decoding: positive rates, a roofline from the model's bytes and bandwidth."""
+    lm = text.load("chat", profile="tiny")
+    params = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    assert text.bytes_per_step(lm.model) == params                        # tiny model: tied embedding
+    assert text.bytes_per_step(lm.model, batch=2, context=10) > params
+    one = text.decode_speed(lm, "Once upon a time", new_tokens=4, batch=1, repeats=1)
+    two = text.decode_speed(lm, "Once upon a time", new_tokens=4, batch=2, repeats=1,
+                            cache_implementation="static")
+    for r in (one, two):
+        assert r["tokens_per_s"] > 0 and r["roofline_tokens_per_s"] > 0 and r["bandwidth_GBps"] > 0
+        assert r["fraction_of_roofline"] == pytest.approx(r["tokens_per_s"] / r["roofline_tokens_per_s"])
+    assert two["batch"] == 2
