@@ -105,12 +105,19 @@ def build(args: argparse.Namespace) -> dict:
                GENAI_BUILD_DATE=os.environ.get("GENAI_BUILD_DATE") or dt.date.today().isoformat(),
                GRADIO_ANALYTICS_ENABLED="False", PYDEVD_DISABLE_FILE_VALIDATION="1",
                TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
+               TRANSFORMERS_VERBOSITY=os.environ.get("TRANSFORMERS_VERBOSITY", "error"),  # no load chatter on pages
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    # Independent notebooks run side by side, one torch thread each: the book's models are small, so two
+    # one-thread kernels on two cores finish sooner than one two-thread kernel after another.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    parallel = int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 0) or max(1, min(cores, 4))
+    env.setdefault("GENAI_THREADS", str(max(1, cores // parallel)))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
         print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "
               f"`execute: depends_on_env`, so the execution cache was emptied: {', '.join(dropped)}")
-    print(f"build: profile={env['GENAI_PROFILE']} genai_lib hash={env['GENAI_LIB_HASH']}", flush=True)
+    print(f"build: profile={env['GENAI_PROFILE']} genai_lib hash={env['GENAI_LIB_HASH']} "
+          f"notebooks in parallel={parallel} torch threads each={env['GENAI_THREADS']}", flush=True)
 
     facts_page = root / "run-facts.md" if "run-facts.md" in (root / "myst.yml").read_text() else None
     if facts_page:  # the page is generated: a placeholder (or the last build's) before the notebooks run
@@ -132,7 +139,7 @@ def build(args: argparse.Namespace) -> dict:
             alt_config.write_text(yaml.safe_dump(alt, sort_keys=False))
             cmd += ["--config", alt_config.name]
         # --html executes every page of the toc; with the execute-only template it writes no site
-        cmd += ["build", "--execute", "--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
+        cmd += ["build", "--execute", "--execute-parallel", str(parallel), "--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
         print(f"build: {' '.join(cmd[1:])}", flush=True)
         lines: list[str] = []
         with open(logs / "myst-build.log", "w") as log:
