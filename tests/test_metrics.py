@@ -110,3 +110,20 @@ def test_fid_separates_real_from_noise_and_collapse():
     hist = metrics.class_histogram(ones)
     assert hist.sum() == 50 and hist[1] >= 48
     assert metrics.fid(d.test_x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_first_call_with_an_empty_cache_trains_the_classifier(tmp_path, monkeypatch):
+    """Issue 11: ``fid`` as the very first call (the classifier is trained inside a no_grad function)."""
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    metrics.classifier.cache_clear()
+    metrics._test_stats.cache_clear()
+    try:
+        value = metrics.fid(digits.load().test_x[:100])
+        assert np.isfinite(value) and value > 0
+        assert (tmp_path / f"{metrics.CLASSIFIER_VERSION}.pt").exists()
+        with torch.no_grad():                 # and from inside the caller's own no_grad block
+            model, acc = metrics.train_classifier(epochs=1)
+        assert next(model.parameters()).grad is not None and 0 < acc <= 1
+    finally:                                  # the next tests use the normal cache again
+        metrics.classifier.cache_clear()
+        metrics._test_stats.cache_clear()
