@@ -46,7 +46,7 @@ book: venv system models site-template  ## execute every notebook and build the 
 	$(PY) scripts/build_book.py
 
 unit: venv  ## only the fast unit tests (tiny profile, seconds)
-	$(PY) -m pytest -q -m "not offline and not book and not browser and not slow"
+	$(PY) -m pytest -q -m "not offline and not book and not browser and not slow and not notebooks"
 
 test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
 	$(PY) -m pytest -q

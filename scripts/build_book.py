@@ -435,13 +435,18 @@ def site_mode(root: Path, config: dict) -> tuple[str | None, str]:
     return None, "HTML site NOT built: the book's site template (templates/site) does not exist yet."
 
 
-def myst_command() -> list[str]:
-    exe = Path(sys.executable).parent / "myst"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("myst")
+def myst_command(alt_config: bool = False) -> list[str]:
+    """The build's command: Jupyter Book 2's CLI, ``jupyter-book`` (it runs the same mystmd 1.11 engine).
+
+    ``jupyter-book`` 2.1.7 has no ``--config`` option, so a build that needs another config file
+    (``GENAI_SITE_THEME=book-theme``, ``--no-site``) runs ``myst`` itself (mystmd 1.11.0).
+    """
+    name = "myst" if alt_config else "jupyter-book"
+    exe = Path(sys.executable).parent / name
+    found = str(exe) if exe.exists() else shutil.which(name)
     if not found:
-        raise BuildError("The `myst` command was not found; run `make venv` (mystmd is in the `book` extra).")
+        raise BuildError(f"The `{name}` command was not found; run `make venv` (the `book` extra installs "
+                         "jupyter-book and mystmd).")
     return [found]
 
 
@@ -514,7 +519,7 @@ def build(args: argparse.Namespace) -> dict:
     try:
         base, token = start_jupyter(procs, root, env, logs)
         env.update(JUPYTER_BASE_URL=base, JUPYTER_TOKEN=token)
-        cmd = myst_command()
+        cmd = myst_command(alt_config=mode != "local")
         if mode != "local":  # book-theme, or no site: run myst with a config naming another site template
             alt = dict(config)
             template = "book-theme" if mode == "book-theme" else str(REPO / "templates" / "execute-only")
@@ -524,7 +529,7 @@ def build(args: argparse.Namespace) -> dict:
             cmd += ["--config", alt_config.name]
         # --html executes every page of the toc; with the execute-only template it writes no site
         cmd += ["build", "--execute", "--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
-        print(f"build: {' '.join(cmd[1:])}", flush=True)
+        print(f"build: {Path(cmd[0]).name} {' '.join(cmd[1:])}", flush=True)
         lines: list[str] = []
         with open(logs / "myst-build.log", "w") as log:
             proc = procs.popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
