@@ -67,7 +67,8 @@ def test_setup_cell_installs_the_release_without_touching_torch_and_a_notebook_r
     env_dir = tmp_path / "colab"
     venv.create(env_dir, with_pip=True)
     py = str(env_dir / "bin" / "python")
-    _run([py, "-m", "pip", "install", "-q", TORCH, "ipykernel", "nbclient"], env=env)
+    _run([py, "-m", "pip", "install", "-q", "--upgrade", "pip"], env=env)   # Colab's pip is recent; ensurepip's
+    _run([py, "-m", "pip", "install", "-q", TORCH, "ipykernel", "nbclient"], env=env)  # rejects git+file:///
     torch_before = _run([py, "-c", "import torch; print(torch.__version__, torch.__file__)"], env=env).stdout
 
     # 3. the setup cell itself, with the repository URL pointed at the local folder
