@@ -62,6 +62,7 @@ def test_setup_cell_installs_the_release_without_touching_torch_and_a_notebook_r
     remote = tmp_path / "genai-book.git"
     _run(["git", "init", "-q", "--bare", str(remote)])
     _run(["git", "push", "-q", str(remote), "HEAD:refs/heads/main", f"HEAD:refs/tags/{rev}"], cwd=ROOT)
+    _run(["git", "-C", str(remote), "symbolic-ref", "HEAD", "refs/heads/main"])   # as on GitHub
 
     # 2. "Colab's image": a fresh venv that already has torch, ipykernel and nbclient
     env_dir = tmp_path / "colab"
