@@ -208,9 +208,14 @@ class EmbeddingFilter:
         self.bank = np.asarray(encode(list(unsafe_examples)), dtype=np.float32)  # (K, D)
 
     def similarity(self, texts: Sequence[str]) -> np.ndarray:
-        """(N,) highest cosine similarity of each text to the unsafe examples."""
-        emb = np.asarray(self.encode(list(texts)), dtype=np.float32)  # (N, D)
-        return (emb @ self.bank.T).max(axis=1)
+        """(N,) highest cosine similarity of each text to the unsafe examples (0 for empty text)."""
+        texts = list(texts)
+        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]   # a model may answer nothing
+        out = np.zeros(len(texts), dtype=np.float32)
+        if keep:
+            emb = np.asarray(self.encode([texts[i] for i in keep]), dtype=np.float32)  # (N', D)
+            out[keep] = (emb @ self.bank.T).max(axis=1)
+        return out
 
     def flags(self, texts: Sequence[str]) -> list[bool]:
         return [bool(s >= self.threshold) for s in self.similarity(texts)]

@@ -112,6 +112,8 @@ def test_filters_and_confusion():
 
     ef = rs.EmbeddingFilter(encode, ["steal"], threshold=0.99)
     assert ef.flags(["steal", "least", "hello"]) == [True, True, False]  # anagrams: same letters
+    assert ef.flags(["", "steal", "  "]) == [False, True, False]           # an empty answer is not unsafe
+    assert ef.similarity(["", " "]).tolist() == [0.0, 0.0]
     c = rs.confusion([True, True, False, False], [True, False, True, False])
     assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (1, 1, 1, 1) and c["recall"] == 0.5
     with pytest.raises(GenAIError):
