@@ -61,7 +61,8 @@ def test_setup_cell_installs_the_release_without_touching_torch_and_a_notebook_r
     # 1. the "GitHub" repository: this checkout's HEAD, with the release tag the setup cell pins
     remote = tmp_path / "genai-book.git"
     _run(["git", "init", "-q", "--bare", str(remote)])
-    _run(["git", "push", "-q", str(remote), "HEAD:refs/heads/main", f"HEAD:refs/tags/{rev}"], cwd=ROOT)
+    commit = _run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip()
+    _run(["git", "push", "-q", str(remote), f"{commit}:refs/heads/main", f"{commit}:refs/tags/{rev}"], cwd=ROOT)
     _run(["git", "-C", str(remote), "symbolic-ref", "HEAD", "refs/heads/main"])   # as on GitHub
 
     # 2. "Colab's image": a fresh venv that already has torch, ipykernel and nbclient
@@ -103,5 +104,4 @@ def test_setup_cell_installs_the_release_without_touching_torch_and_a_notebook_r
         ran = _run([py, "-c", code, f"{name}.ipynb"], env=run_env, cwd=folder)
         kernel_python, genai_file = ran.stdout.split()[-2:]
         assert kernel_python.startswith(str(env_dir)) and genai_file.startswith(str(env_dir)), ran.stdout
-    commit = _run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip()
     assert (home / "genai-cache" / f"book-{commit[:12]}" / "chapters" / "rag.md").exists()
