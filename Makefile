@@ -13,9 +13,9 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 # the Python the site template (templates/site) renders with, when myst runs its render command
 export BOOKSITE_PYTHON ?= $(abspath $(PY))
-KATEX_CSS := templates/site/node_modules/katex/dist/katex.min.css
+SITE_NPM := templates/site/node_modules/.package-lock.json
 
-.PHONY: help book test venv system models site-template unit clean
+.PHONY: help book test venv system models site-template unit mutation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,20 +36,32 @@ system:  ## install the Debian packages the build and tests use (Chromium, poppl
 models: venv  ## prepare the offline models once (SmolLM2 GGUF -> HF folder in the cache)
 	$(PY) -m genai_lib.prepare
 
-site-template: $(KATEX_CSS)  ## prepare the book's own site template once (KaTeX's stylesheet and fonts from npm)
+site-template: $(SITE_NPM)  ## prepare the book's own site template once (npm: KaTeX, MiniSearch, thebe)
 
-$(KATEX_CSS): templates/site/package-lock.json
+$(SITE_NPM): templates/site/package-lock.json
 	cd templates/site && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
-unit: venv  ## only the fast unit tests (tiny profile, seconds)
-	$(PY) -m pytest -q -m "not offline and not book and not browser and not slow and not notebooks"
+UNIT_TIER := not offline and not book and not browser and not slow and not notebooks
+COV       := --cov=genai_lib --cov-branch
 
-test: book  ## the whole test suite (builds the book first; the book tests check its outputs)
-	$(PY) -m pytest -q
+unit: venv  ## only the fast unit tests (tiny profile, random order, two workers)
+	$(PY) -m pytest -q -n 2 -m "$(UNIT_TIER)"
+
+# The unit tier runs in random order (pytest-randomly; the seed is printed, `-p randomly -p "randomly_seed=N"`
+# replays it) on two workers (pytest-xdist), so hidden dependencies between tests show up; then the tiers
+# that need the real models, the built book and the browser. Coverage of genai_lib covers both runs.
+test: book  ## the whole test suite (builds the book first; the book tests check its outputs), with coverage
+	$(PY) -m pytest -q -n 2 $(COV) --cov-report= -m "$(UNIT_TIER)"
+	$(PY) -m pytest -q $(COV) --cov-append --cov-report=term:skip-covered -m "not ($(UNIT_TIER))"
+
+mutation: venv  ## mutation testing of the library's scoring logic with mutmut (slow: not part of make test)
+	rm -rf mutants
+	env -u PYTHONPATH OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2
+	$(PY) bench/mutation_score.py
 
 clean:  ## remove build outputs and the execution cache (keeps .venv and the model cache)
-	rm -rf _build exports test-artifacts .myst.build.yml
+	rm -rf _build exports test-artifacts .myst.build.yml mutants .coverage

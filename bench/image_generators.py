@@ -66,7 +66,7 @@ def run_diffusion(data, seconds, n, args, latent=False):
     labels = torch.arange(n) % 10
     with Timer() as ts:
         x = D.sample(model, labels=labels, steps=args.steps, sampler=args.sampler, guidance_scale=args.guidance,
-                     generator=torch.Generator().manual_seed(args.seed))
+                     seed=args.seed)
     return x, labels, tt, ts, {"steps": steps, "sampler": f"{args.sampler}-{args.steps}",
                                "guidance": args.guidance, **extra}
 
@@ -76,7 +76,7 @@ def run_gan(data, seconds, n, args):
 
     from genai_lib import gan
 
-    cfg = replace(gan.PRESETS["offline"], steps=_scale(gan.PRESETS["offline"].steps, seconds))
+    cfg = replace(gan.preset("offline"), steps=_scale(gan.preset("offline").steps, seconds))
     with Timer() as tt:
         model = gan.build(cfg, device="cpu")
         gan.train(model, data, cfg, progress=not args.quiet)
@@ -91,7 +91,7 @@ def run_vae(data, seconds, n, args):
 
     from genai_lib import vae
 
-    cfg = replace(vae.PRESETS["offline"], epochs=_scale(vae.PRESETS["offline"].epochs, seconds))
+    cfg = replace(vae.preset("offline"), epochs=_scale(vae.preset("offline").epochs, seconds))
     with Timer() as tt:
         model = vae.build(cfg, device="cpu")
         vae.train(model, data, cfg, progress=not args.quiet)

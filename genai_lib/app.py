@@ -7,31 +7,66 @@ Two backends answer, and the UI always says which one did:
 * the **local model** of the profile (SmolLM2-135M-Instruct in ``offline``) otherwise, so a reader
   without a key can run everything.
 
-Settings come from environment variables: ``GEMINI_MODEL`` (default ``gemini-3.5-flash``),
-``GENAI_APP_HOST`` / ``GENAI_APP_PORT`` (or Gradio's ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``,
-which Hugging Face Spaces sets; default ``127.0.0.1:7860``), ``GENAI_APP_LOCAL_MODEL`` (a folder or Hub
-id for the local backend). Run it with ``python -m genai_lib.app``.
+A public app spends its owner's key for anyone who finds it, so every request passes three gates
+before a backend is called: the inputs are validated (:func:`check_inputs`), the user must be signed
+in when the owner asks for it, and the abuse limits (:class:`UsageLimiter`) must allow it.
+
+Settings come from environment variables (:meth:`AppConfig.from_env`):
+
+========================== ==================================================================
+``GEMINI_MODEL``           the Gemini model (default ``gemini-3.5-flash``)
+``GENAI_APP_HOST/PORT``    where to listen (or Gradio's ``GRADIO_SERVER_NAME/PORT``; default
+                           ``127.0.0.1:7860``)
+``GENAI_APP_LOCAL_MODEL``  a folder or Hub id for the no-key backend
+``GENAI_APP_PER_MINUTE``   answers per client per minute (0 = no limit)
+``GENAI_APP_PER_DAY``      answers per client per UTC day (0 = no limit)
+``GENAI_APP_DAILY_REQUESTS`` answers per UTC day for the whole app, all clients together (0 = no limit)
+``GENAI_APP_DAILY_TOKENS`` Gemini tokens per UTC day for the whole app (0 = no limit)
+``GENAI_APP_STATE_DIR``    where the counters are saved; default ``/data`` when it exists
+                           (a Space's persistent storage), ``memory`` to keep them in memory only
+``GENAI_APP_PASSWORD``     a shared password for private use (any user name)
+``GENAI_APP_LOGIN``        ``1``: only signed-in Hugging Face users may chat (``gr.LoginButton``)
+``GENAI_APP_PROXY_HOPS``   how many proxies in front of the app add to ``X-Forwarded-For``
+                           (default 1 on a Space, 0 elsewhere)
+========================== ==================================================================
+
+Run it with ``python -m genai_lib.app``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import math
 import os
 import re
+import secrets
+import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from genai_lib.core import GenAIError, get_profile  # noqa: E402
+from genai_lib.core import GenAIError, get_profile, preset_of  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 NOTICE = "⚠ "  # starts a refusal or an error, which is never sent back to the model as a turn
 FOOTER_RE = re.compile(r"\n\n\*(?:Answered by|Backend:) [^\n]*\Z")  # the line naming the backend
+STATE_FILE = "genai-app-usage.json"
+SPACE_STORAGE = "/data"  # where a Hugging Face Space with persistent storage keeps files across restarts
+
+
+class InputError(GenAIError):
+    """A request the app refuses before calling a backend; the message is shown to the user."""
 
 
 @dataclass
@@ -43,14 +78,29 @@ class AppConfig:
         temperature: default sampling temperature (0 = always the most likely token).
         top_p: default nucleus size.
         max_output_tokens: default answer length limit, in tokens.
-        max_output_tokens_limit: the largest value the slider allows.
+        max_output_tokens_limit: the largest value accepted (the slider's end).
+        max_temperature: the largest temperature accepted.
         max_input_chars: longer messages are refused (and the limit is stated).
+        max_system_chars: longer system prompts are refused.
+        max_history_messages: a conversation with more messages is refused (start a new one).
+        max_history_turns: at most this many of the newest turns are sent to the model.
         max_history_chars: older turns are dropped so the conversation sent stays under this size.
         local_max_new_tokens: the local CPU model never writes more than this many tokens.
         concurrency_limit: how many chats run at the same time (Gradio's queue runs the rest later).
         queue_max_size: how many requests may wait; beyond that new ones are turned away.
         host: the address to listen on (127.0.0.1 = this machine only).
         port: the TCP port.
+        per_minute: answers one client may ask for in any 60 seconds (0 = no limit).
+        per_day: answers one client may ask for per UTC day (0 = no limit).
+        daily_requests: answers per UTC day for the whole app (0 = no limit).
+        daily_tokens: Gemini tokens (as Gemini reports them) per UTC day for the whole app (0 = no limit).
+        state_dir: the folder where the counters are saved; ``None`` = in memory only.
+        password: a shared password (any user name); empty = none. Never printed.
+        require_login: only signed-in Hugging Face users may chat (the Space needs ``hf_oauth: true``).
+        profile: the profile whose local chat model answers when no Gemini key is set.
+        local_model: a folder or Hub id that answers instead of the profile's chat model.
+        proxy_hops: proxies in front of the app that append to ``X-Forwarded-For``; the client is the
+            address the outermost one saw. 0 = the TCP peer (as uvicorn reports it).
     """
 
     system_prompt: str = "You are a helpful assistant. Answer clearly and briefly."
@@ -58,21 +108,85 @@ class AppConfig:
     top_p: float = 0.95
     max_output_tokens: int = 512
     max_output_tokens_limit: int = 2048
+    max_temperature: float = 2.0
     max_input_chars: int = 4000
+    max_system_chars: int = 2000
+    max_history_messages: int = 200
+    max_history_turns: int = 40
     max_history_chars: int = 16000
     local_max_new_tokens: int = 128
     concurrency_limit: int = 4
     queue_max_size: int = 64
     host: str = "127.0.0.1"
     port: int = 7860
+    per_minute: int = 6
+    per_day: int = 100
+    daily_requests: int = 1000
+    daily_tokens: int = 0
+    state_dir: str | None = None
+    password: str = field(default="", repr=False)
+    require_login: bool = False
+    proxy_hops: int = 0
+    profile: str = "offline"
+    local_model: str | None = None
 
     @classmethod
     def from_env(cls, profile: str | None = None, **overrides: Any) -> "AppConfig":
-        """The profile's preset with host and port from the environment, then ``overrides``."""
+        """The profile's preset with the settings from the environment (module docstring), then ``overrides``.
+
+        This is the one place that reads the app's environment variables.
+        """
         env = os.environ
-        host = env.get("GENAI_APP_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1"
-        port = int(env.get("GENAI_APP_PORT") or env.get("GRADIO_SERVER_PORT") or 7860)
-        return replace(PRESETS[get_profile(profile)], **{"host": host, "port": port, **overrides})
+        prof = get_profile(profile)
+        found: dict[str, Any] = {
+            "profile": prof,
+            "local_model": env.get("GENAI_APP_LOCAL_MODEL") or None,
+            "host": env.get("GENAI_APP_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+            "port": _env_int("GENAI_APP_PORT", None) or _env_int("GRADIO_SERVER_PORT", 7860),
+            "password": env.get("GENAI_APP_PASSWORD", ""),
+            "require_login": _env_flag("GENAI_APP_LOGIN"),
+            "proxy_hops": _env_int("GENAI_APP_PROXY_HOPS", 1 if env.get("SPACE_ID") else 0),
+            "state_dir": _state_dir_from_env(),
+        }
+        for name, var in (("per_minute", "GENAI_APP_PER_MINUTE"), ("per_day", "GENAI_APP_PER_DAY"),
+                          ("daily_requests", "GENAI_APP_DAILY_REQUESTS"), ("daily_tokens", "GENAI_APP_DAILY_TOKENS")):
+            value = _env_int(var, None)
+            if value is not None:
+                found[name] = value
+        return replace(preset(prof), **{**found, **overrides})
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    """A whole number >= 0 from the environment, or a clear error that names the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise GenAIError(f"{name} must be a whole number >= 0 (0 = no limit), not {raw!r}.")
+    return value
+
+
+def _env_flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise GenAIError(f"{name} must be 1 or 0 (true or false), not {raw!r}.")
+
+
+def _state_dir_from_env() -> str | None:
+    """``GENAI_APP_STATE_DIR``; else ``/data`` when it is a writable folder (a Space's persistent storage)."""
+    raw = os.environ.get("GENAI_APP_STATE_DIR", "").strip()
+    if raw.lower() in ("memory", "none"):
+        return None
+    if raw:
+        return raw
+    return SPACE_STORAGE if os.path.isdir(SPACE_STORAGE) and os.access(SPACE_STORAGE, os.W_OK) else None
 
 
 PRESETS: dict[str, AppConfig] = {
@@ -80,6 +194,174 @@ PRESETS: dict[str, AppConfig] = {
     "offline": AppConfig(local_max_new_tokens=128),  # SmolLM2 on a CPU: ~10 tokens/s
     "hub": AppConfig(local_max_new_tokens=256),
 }
+
+
+def preset(profile: str | None = None, **overrides: Any) -> AppConfig:
+    """The profile's preset :class:`AppConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
+# ----------------------------------------------------------------------------- abuse limits
+# [start:limiter]
+class UsageLimiter:
+    """Per-client and whole-app limits on answers, counted per minute and per UTC day.
+
+    A client is an opaque string (``ip:...`` or ``user:...``); only a salted hash of it is kept.
+    The counters live in memory, and also in ``<state_dir>/genai-app-usage.json`` when a folder is
+    given, rewritten atomically after every change, so that a restart keeps them.
+
+    Args:
+        config: the limits (``per_minute``, ``per_day``, ``daily_requests``, ``daily_tokens``, ``state_dir``).
+        clock: seconds since the epoch (a parameter so that tests can move time).
+    """
+
+    def __init__(self, config: AppConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config, self.clock = config, clock
+        self.path = Path(config.state_dir) / STATE_FILE if config.state_dir else None
+        self._lock = threading.Lock()
+        self._state = self._fresh(self._day(clock()))
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GenAIError(f"Cannot create the folder for the usage counters {self.path.parent} "
+                                 f"({exc.strerror}); set GENAI_APP_STATE_DIR to a writable folder, "
+                                 "or to 'memory'.") from None
+            if not os.access(self.path.parent, os.W_OK):
+                raise GenAIError(f"The usage counters' folder {self.path.parent} is not writable; set "
+                                 "GENAI_APP_STATE_DIR to a writable folder, or to 'memory'.")
+            self._load()
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the counters survive a restart."""
+        return self.path is not None
+
+    @staticmethod
+    def _day(now: float) -> str:
+        return datetime.fromtimestamp(now, timezone.utc).date().isoformat()
+
+    @staticmethod
+    def _fresh(day: str, salt: str | None = None) -> dict[str, Any]:
+        return {"day": day, "salt": salt or secrets.token_hex(16), "requests": 0, "tokens": 0, "clients": {}}
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            state = json.loads(self.path.read_text())
+            if not (isinstance(state, dict) and isinstance(state.get("clients"), dict)):
+                raise ValueError("not a usage file")
+            self._state = {**self._fresh(state.get("day", ""), state.get("salt")), **state}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:  # a damaged file must not keep the app down: start afresh
+            log.warning("ignoring the unreadable usage file %s (%s)", self.path, type(exc).__name__)
+
+    def _save(self) -> None:
+        """Write the counters atomically: a temporary file in the same folder, then a rename."""
+        if self.path is None:
+            return
+        fd, tmp = tempfile.mkstemp(prefix=".usage-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self._state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _roll(self, now: float) -> None:
+        """Start a new UTC day; forget clients with nothing left to count."""
+        day = self._day(now)
+        if self._state["day"] != day:
+            old = self._state["clients"]
+            self._state = self._fresh(day, self._state["salt"])
+            for cid, entry in old.items():
+                recent = [t for t in entry["recent"] if now - t < 60]
+                if recent:
+                    self._state["clients"][cid] = {"day": 0, "recent": recent}
+
+    def _id(self, client: str) -> str:
+        return hashlib.sha256((self._state["salt"] + client).encode()).hexdigest()[:24]
+
+    def _until_midnight(self, now: float) -> str:
+        midnight = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) \
+            + timedelta(days=1)
+        minutes = max(1, math.ceil((midnight.timestamp() - now) / 60))
+        return f"at midnight UTC, in about {minutes // 60} h {minutes % 60:02d} min"
+
+    def acquire(self, client: str) -> str | None:
+        """Count one answer for ``client`` and return ``None``, or return why it must wait (nothing counted)."""
+        cfg = self.config
+        with self._lock:
+            now = self.clock()
+            self._roll(now)
+            st = self._state
+            if cfg.daily_requests and st["requests"] >= cfg.daily_requests:
+                return (f"This app has given all the {cfg.daily_requests:,} answers it may give today. "
+                        f"The budget resets {self._until_midnight(now)}; please come back then.")
+            if cfg.daily_tokens and st["tokens"] >= cfg.daily_tokens:
+                return (f"This app has used its whole budget of {cfg.daily_tokens:,} tokens for today. "
+                        f"The budget resets {self._until_midnight(now)}; please come back then.")
+            cid = self._id(client)
+            entry = st["clients"].get(cid) or {"day": 0, "recent": []}
+            entry["recent"] = [t for t in entry["recent"] if now - t < 60]
+            if cfg.per_day and entry["day"] >= cfg.per_day:
+                return (f"You have had {cfg.per_day:,} answers today, the daily limit for one person. "
+                        f"It resets {self._until_midnight(now)}; please come back then.")
+            if cfg.per_minute and len(entry["recent"]) >= cfg.per_minute:
+                wait = max(1, math.ceil(entry["recent"][-cfg.per_minute] + 60 - now))
+                return (f"You have asked {len(entry['recent'])} questions in the last minute, the limit for one "
+                        f"person. Please wait {wait} s and try again.")
+            entry["day"] += 1
+            entry["recent"].append(now)
+            st["clients"][cid] = entry
+            st["requests"] += 1
+            self._save()
+            return None
+
+    def add_tokens(self, tokens: int) -> None:
+        """Count the tokens one answer used (towards ``daily_tokens``)."""
+        if tokens > 0:
+            with self._lock:
+                self._roll(self.clock())
+                self._state["tokens"] += int(tokens)
+                self._save()
+
+    def usage(self) -> dict[str, int]:
+        """Today's totals: answers, tokens and distinct clients."""
+        with self._lock:
+            self._roll(self.clock())
+            return {"requests": self._state["requests"], "tokens": self._state["tokens"],
+                    "clients": len(self._state["clients"])}
+# [end:limiter]
+
+
+def client_id(request: Any, profile: Any = None, proxy_hops: int = 0) -> str:
+    """Who is asking: the signed-in Hugging Face user, else the client's IP address.
+
+    Args:
+        request: Gradio's ``gr.Request`` (``None`` when ``chat`` is called directly).
+        profile: Gradio's ``gr.OAuthProfile`` when the user signed in with Hugging Face.
+        proxy_hops: how many trusted proxies append to ``X-Forwarded-For``. Entries further left were
+            written by the client itself and could be anything, so only the one the outermost trusted
+            proxy added counts.
+    """
+    username = getattr(profile, "username", None) or (profile.get("preferred_username")
+                                                      if isinstance(profile, dict) else None)
+    if username:
+        return f"user:{username}"
+    if request is None:
+        return "local"
+    if proxy_hops > 0:
+        headers = getattr(request, "headers", None) or {}
+        forwarded = [h.strip() for h in str(headers.get("x-forwarded-for", "")).split(",") if h.strip()]
+        if len(forwarded) >= proxy_hops:
+            return f"ip:{forwarded[-proxy_hops]}"
+    host = getattr(getattr(request, "client", None), "host", None)
+    return f"ip:{host or 'unknown'}"
 
 
 class LocalBackend:
@@ -99,7 +381,9 @@ class LocalBackend:
         return f"the local model {label}"
 
     def stream(self, contents: list[dict[str, Any]], system: str | None = None, temperature: float = 0.7,
-               top_p: float = 0.95, max_output_tokens: int = 512) -> Iterator[str]:
+               top_p: float = 0.95, max_output_tokens: int = 512,
+               on_usage: Callable[[int], None] | None = None) -> Iterator[str]:
+        """Yield the answer piece by piece (``on_usage`` is never called: the local model costs no tokens)."""
         from genai_lib import text
 
         messages = [{"role": "assistant" if c["role"] == "model" else "user", "content": c["parts"][0]["text"]}
@@ -114,21 +398,18 @@ class LocalBackend:
                                             top_p=top_p if sample else 1.0, seed=0)
 
 
-def pick_backend(config: AppConfig | None = None, profile: str | None = None,
-                 local_model: str | None = None) -> GeminiChat | LocalBackend:
+def pick_backend(config: AppConfig | None = None) -> GeminiChat | LocalBackend:
     """Gemini when a key is set, the local model otherwise.
 
     Args:
-        config: the app's settings (:meth:`AppConfig.from_env` when ``None``).
-        profile: the profile whose local chat model answers without a key.
-        local_model: a folder or Hub id to use instead (default: ``GENAI_APP_LOCAL_MODEL``).
+        config: the app's settings (:meth:`AppConfig.from_env` when ``None``); its ``profile`` and
+            ``local_model`` say which local model answers without a key.
     """
-    config = config or AppConfig.from_env(profile)
+    config = config or AppConfig.from_env()
     gemini = GeminiConfig.from_env()
     if gemini.api_key:
         return GeminiChat(gemini, on_retry=lambda n, s, why: log.warning("retry %d in %.1f s (%s)", n, s, why))
-    local_model = local_model or os.environ.get("GENAI_APP_LOCAL_MODEL") or None
-    return LocalBackend(profile, local_model, config.local_max_new_tokens)
+    return LocalBackend(config.profile, config.local_model, config.local_max_new_tokens)
 
 
 def _text_of(content: Any) -> str:
@@ -142,11 +423,14 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int) -> list[dict[str, Any]]:
+# [start:trim]
+def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int,
+                max_turns: int | None = None) -> list[dict[str, Any]]:
     """Gradio's history plus the new message, in Gemini's ``contents`` format.
 
-    The backend line is stripped from earlier answers, and the oldest turns are dropped until the
-    whole conversation fits in ``max_chars``.
+    The backend line is stripped from earlier answers, refusals and errors are left out (with the
+    question they answered), and only the newest turns that fit in ``max_chars`` characters and
+    ``max_turns`` turns are kept. One pass forward and one backward: linear in the history's size.
     """
     turns: list[dict[str, Any]] = []
     for msg in history:
@@ -158,27 +442,89 @@ def to_contents(history: Sequence[dict[str, Any]], message: str, max_chars: int)
         if text:
             turns.append({"role": role, "parts": [{"text": text}]})
     turns.append({"role": "user", "parts": [{"text": message}]})
-    while len(turns) > 1 and sum(len(t["parts"][0]["text"]) for t in turns) > max_chars:
-        turns.pop(0)
-    while turns[0]["role"] != "user":  # Gemini wants the conversation to start with the user
-        turns.pop(0)
-    return turns
+    limit = len(turns) if max_turns is None else max(1, max_turns)
+    start, total = len(turns) - 1, len(message)  # the new message is always sent
+    while start > 0 and len(turns) - start < limit and total + len(turns[start - 1]["parts"][0]["text"]) <= max_chars:
+        start -= 1
+        total += len(turns[start]["parts"][0]["text"])
+    while turns[start]["role"] != "user":  # Gemini wants the conversation to start with the user
+        start += 1
+    return turns[start:]
+# [end:trim]
+
+
+def _number(value: Any, name: str, low: float, high: float, whole: bool = False) -> float:
+    """``value`` as a number in [low, high], or an :class:`InputError` that says what is allowed."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and whole:
+        ok = float(value).is_integer()
+    if not ok or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise InputError(f"{name} must be {kind} from {low:g} to {high:g}; got {str(value)[:40]!r}.")
+    return int(value) if whole else float(value)
+
+
+def _check_history(history: Any, config: AppConfig) -> list[dict[str, Any]]:
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)) or not all(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant") for m in history):
+        raise InputError("The conversation history is malformed: expected a list of "
+                         "{'role': 'user' or 'assistant', 'content': ...} messages. Please start a new chat.")
+    if len(history) > config.max_history_messages:
+        raise InputError(f"This conversation has {len(history):,} messages; the limit is "
+                         f"{config.max_history_messages:,}. Please start a new chat (the trash icon clears it).")
+    return list(history)
+
+
+def check_inputs(message: Any, history: Any, system_prompt: Any, temperature: Any, top_p: Any,
+                 max_output_tokens: Any, config: AppConfig) -> tuple[str, list[dict[str, Any]], str, float, float, int]:
+    """Validate one request on the server side, whatever sent it (the page or a script).
+
+    Returns:
+        ``(message, history, system_prompt, temperature, top_p, max_output_tokens)``, cleaned.
+
+    Raises:
+        InputError: with a sentence that says what was wrong and what is allowed.
+    """
+    if not isinstance(message, (str, dict, list, tuple)):
+        raise InputError("The message must be text.")
+    text = _text_of(message).strip()
+    if not text:
+        raise InputError("Please type a message first: an empty message has nothing to answer.")
+    if len(text) > config.max_input_chars:
+        raise InputError(f"Your message is {len(text):,} characters long; the limit is {config.max_input_chars:,}. "
+                         "Please shorten it.")
+    system = "" if system_prompt is None else system_prompt
+    if not isinstance(system, str):
+        raise InputError("The system prompt must be text.")
+    if len(system.strip()) > config.max_system_chars:
+        raise InputError(f"The system prompt is {len(system.strip()):,} characters long; the limit is "
+                         f"{config.max_system_chars:,}. Please shorten it.")
+    return (text, _check_history(history, config), system.strip(),
+            _number(temperature, "Temperature", 0.0, config.max_temperature),
+            _number(top_p, "Top-p", 0.01, 1.0),
+            int(_number(max_output_tokens, "Max output tokens", 1, config.max_output_tokens_limit, whole=True)))
 
 
 def check_message(message: Any, config: AppConfig) -> str | None:
     """A polite refusal for an empty or over-long message, or ``None`` when it is fine."""
-    text = _text_of(message).strip()
-    if not text:
-        return f"{NOTICE}Please type a message first: an empty message has nothing to answer."
-    if len(text) > config.max_input_chars:
-        return (f"{NOTICE}Your message is {len(text):,} characters long; the limit is {config.max_input_chars:,}. "
-                "Please shorten it.")
+    try:
+        check_inputs(message, [], "", config.temperature, config.top_p, config.max_output_tokens, config)
+    except InputError as exc:
+        return f"{NOTICE}{exc}"
     return None
 
 
-# BEGIN-CHAT
+def _key_of(backend: Any) -> str:
+    """The API key a backend uses ('' for the local model), so that :func:`redact` can remove it."""
+    return getattr(getattr(backend, "config", None), "api_key", "") or ""
+
+
+# [start:chat]
 def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temperature: float, top_p: float,
-         max_output_tokens: int, *, backend: GeminiChat | LocalBackend, config: AppConfig) -> Iterator[str]:
+         max_output_tokens: int, *, backend: GeminiChat | LocalBackend, config: AppConfig,
+         limiter: UsageLimiter | None = None, client: str | None = "local") -> Iterator[str]:
     """The function behind the chat box: yields the answer so far, each time a piece arrives.
 
     Args:
@@ -187,27 +533,39 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         system_prompt, temperature, top_p, max_output_tokens: the values of the UI's controls.
         backend: who answers (Gemini or the local model).
         config: the app's limits.
+        limiter: the abuse limits (``None``: no limits, e.g. in a notebook).
+        client: who asks (see :func:`client_id`); ``None`` = not signed in.
 
     Yields:
         The answer so far, followed by a line that says which backend answered (or what went wrong).
+        A refused request yields one polite sentence, and the backend is not called.
     """
-    refusal = check_message(message, config)
-    if refusal:
-        yield refusal
+    try:
+        message, history, system_prompt, temperature, top_p, max_output_tokens = check_inputs(
+            message, history, system_prompt, temperature, top_p, max_output_tokens, config)
+    except InputError as exc:
+        yield f"{NOTICE}{exc}"
         return
-    contents = to_contents(history, _text_of(message).strip(), config.max_history_chars)
+    if config.require_login and client is None:
+        yield f"{NOTICE}Please sign in with Hugging Face (the button above the chat) to use this app."
+        return
+    refusal = limiter.acquire(client or "anonymous") if limiter else None
+    if refusal:
+        yield f"{NOTICE}{refusal}"
+        return
+    contents = to_contents(history, message, config.max_history_chars, config.max_history_turns)
     signature = f"\n\n*Answered by {backend.name}.*"
     answer = ""
     try:
-        for piece in backend.stream(contents, system_prompt.strip() or None, float(temperature), float(top_p),
-                                    int(max_output_tokens)):
+        for piece in backend.stream(contents, system_prompt or None, temperature, top_p, max_output_tokens,
+                                    on_usage=limiter.add_tokens if limiter else None):
             answer += piece
             yield answer + signature
     except Exception as exc:  # say what went wrong in one sentence, keeping what arrived; no traceback
         if isinstance(exc, GeminiError):
-            answer, why = exc.partial or answer, str(exc)
+            answer, why = exc.partial or answer, redact(str(exc), _key_of(backend))
         elif isinstance(exc, GenAIError):  # bad settings for the local model, for example
-            why = redact(str(exc))
+            why = redact(str(exc), _key_of(backend))
         else:  # unexpected: log only the type (a message could hold a secret)
             log.error("chat failed: %s", type(exc).__name__)
             why = f"Something went wrong ({type(exc).__name__}); please try again."
@@ -216,40 +574,52 @@ def chat(message: str, history: list[dict[str, Any]], system_prompt: str, temper
         return
     if not answer.strip():
         yield f"{NOTICE}*The model returned an empty answer; try again or raise the max output tokens.*{signature}"
-# END-CHAT
+# [end:chat]
 
 
-# BEGIN-BUILD-UI
-def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig | None = None):
-    """The Gradio app: a chat box with the model's controls, and a queue that bounds concurrency.
+# [start:build-ui]
+def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig | None = None,
+             limiter: UsageLimiter | None = None):
+    """The Gradio app: a chat box with the model's controls, abuse limits, and a queue that bounds concurrency.
 
     Args:
         backend: who answers; :func:`pick_backend` decides when ``None``.
         config: limits and defaults; :meth:`AppConfig.from_env` when ``None``.
+        limiter: the usage counters; a new :class:`UsageLimiter` for ``config`` when ``None``.
 
     Returns:
-        A ``gradio.Blocks`` ready for ``launch``.
+        A ``gradio.Blocks`` ready for ``launch``; its ``usage_limiter`` attribute holds the counters.
     """
     import gradio as gr
 
     config = config or AppConfig.from_env()
     backend = backend or pick_backend(config)
+    limiter = limiter or UsageLimiter(config)
 
-    def respond(message, history, system_prompt, temperature, top_p, max_output_tokens):
+    def respond(message, history, system_prompt, temperature, top_p, max_output_tokens, request=None, profile=None):
+        who = client_id(request, profile, config.proxy_hops)
+        signed_in = who.startswith("user:") or not config.require_login
         yield from chat(message, history, system_prompt, temperature, top_p, max_output_tokens,
-                        backend=backend, config=config)
+                        backend=backend, config=config, limiter=limiter, client=who if signed_in else None)
+
+    # real objects, not strings: Gradio reads these annotations to pass the request and the signed-in user
+    respond.__annotations__.update(request=gr.Request, profile=gr.OAuthProfile | None)
 
     with gr.Blocks(title="Generative AI chat") as demo:
         gr.Markdown(f"## Chat with a generative model\nBackend: **{backend.name}**. "
                     + ("" if isinstance(backend, GeminiChat) else
-                       "Set `GEMINI_API_KEY` to answer with Gemini instead."))
+                       "Set `GEMINI_API_KEY` to answer with Gemini instead. ")
+                    + describe_limits(config))
+        if config.require_login:
+            gr.LoginButton()
         gr.ChatInterface(
             respond, api_name="chat", fill_height=False,
             chatbot=gr.Chatbot(height=320, label="Conversation"),
-            textbox=gr.Textbox(placeholder="Ask something...", elem_id="chat-input", submit_btn=True),
+            textbox=gr.Textbox(placeholder="Ask something...", elem_id="chat-input", submit_btn=True,
+                               max_length=config.max_input_chars),
             additional_inputs=[
-                gr.Textbox(config.system_prompt, label="System prompt", lines=2),
-                gr.Slider(0.0, 2.0, config.temperature, step=0.05, label="Temperature"),
+                gr.Textbox(config.system_prompt, label="System prompt", lines=2, max_length=config.max_system_chars),
+                gr.Slider(0.0, config.max_temperature, config.temperature, step=0.05, label="Temperature"),
                 gr.Slider(0.05, 1.0, config.top_p, step=0.05, label="Top-p"),
                 gr.Slider(16, config.max_output_tokens_limit, config.max_output_tokens, step=16,
                           label="Max output tokens"),
@@ -257,16 +627,29 @@ def build_ui(backend: GeminiChat | LocalBackend | None = None, config: AppConfig
             additional_inputs_accordion="Settings",
         )
     demo.queue(default_concurrency_limit=config.concurrency_limit, max_size=config.queue_max_size)
+    demo.usage_limiter = limiter
     return demo
-# END-BUILD-UI
+# [end:build-ui]
+
+
+def describe_limits(config: AppConfig) -> str:
+    """One sentence for the page: the limits a user may meet."""
+    parts = [f"{n:,} answers per {unit}" for n, unit in ((config.per_minute, "minute"), (config.per_day, "day"))
+             if n]
+    return f"Limits per person: {' and '.join(parts)}." if parts else ""
 
 
 def launch(demo, config: AppConfig | None = None, **kwargs: Any):
-    """Start the server on ``config.host:config.port``, without share links.
+    """Start the server on ``config.host:config.port``, without share links, behind the password if one is set.
 
     Extra keyword arguments go to ``gradio.Blocks.launch`` (e.g. ``prevent_thread_lock=True``).
     """
     config = config or AppConfig.from_env()
+    if config.password:
+        expected = config.password.encode()
+        kwargs.setdefault("auth", lambda _user, password: hmac.compare_digest(str(password).encode(), expected))
+        kwargs.setdefault("auth_message", "This chat is private: enter the password its owner gave you "
+                                          "(any user name).")
     return demo.launch(server_name=config.host, server_port=config.port, share=False, **kwargs)
 
 
@@ -275,8 +658,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = AppConfig.from_env()
     backend = pick_backend(config)
+    limiter = UsageLimiter(config)
     log.info("answering with %s on http://%s:%d", backend.name, config.host, config.port)
-    launch(build_ui(backend, config), config)
+    log.info("limits: %d per client per minute, %d per client per day, %d answers and %d tokens a day in all "
+             "(0 = none); counters %s", config.per_minute, config.per_day, config.daily_requests,
+             config.daily_tokens, f"saved in {limiter.path}" if limiter.persistent else "in memory only")
+    launch(build_ui(backend, config, limiter), config)
 
 
 if __name__ == "__main__":

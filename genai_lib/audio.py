@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.registry import resolve, spec
 
 ASR_SAMPLE_RATE = 16_000
 MAX_TTS_CHARS = 5_000
@@ -95,9 +95,8 @@ class TextToSpeech:
     """A text-to-speech model: Piper (offline) or a Transformers pipeline (hub)."""
 
     def __init__(self, profile: str | None = None) -> None:
-        self.profile = get_profile(profile)
-        self.spec = spec("tts", self.profile)
-        source = model_path("tts", self.profile)
+        src = resolve("tts", profile)
+        self.profile, self.spec, source = src.profile, src.spec, src.source
         if self.spec.kind == "piper":
             from piper import PiperVoice
 
@@ -108,11 +107,12 @@ class TextToSpeech:
         else:
             from transformers import pipeline
 
-            self._pipe = pipeline("text-to-speech", model=source, device=get_device())
+            self._pipe = pipeline("text-to-speech", model=source, revision=src.revision, device=get_device())
             self._voice = None
             self.sample_rate = 0
             self.voice_noise = (0.0, 0.0)
 
+    # [start:synthesize]
     def synthesize(self, text: str, speed: float = 1.0, noise_scale: float = 0.0, noise_w: float = 0.0,
                    seed: int = 0) -> AudioClip:
         """Speak ``text``; the same text and settings always give the same samples.
@@ -154,15 +154,15 @@ class TextToSpeech:
                 out = self._pipe(text)
             samples, rate = np.asarray(out["audio"], dtype=np.float32).reshape(-1), int(out["sampling_rate"])
         return AudioClip(samples, rate, time.perf_counter() - start)
+    # [end:synthesize]
 
 
 class SpeechRecognizer:
     """Whisper tiny.en: faster-whisper (CTranslate2, int8) offline, a Transformers pipeline under hub."""
 
     def __init__(self, profile: str | None = None) -> None:
-        self.profile = get_profile(profile)
-        self.spec = spec("asr", self.profile)
-        source = model_path("asr", self.profile)
+        src = resolve("asr", profile)
+        self.profile, self.spec, source = src.profile, src.spec, src.source
         if self.spec.kind == "whisper":
             from faster_whisper import WhisperModel
 
@@ -171,7 +171,8 @@ class SpeechRecognizer:
         else:
             from transformers import pipeline
 
-            self._pipe = pipeline("automatic-speech-recognition", model=source, device=get_device())
+            self._pipe = pipeline("automatic-speech-recognition", model=source, revision=src.revision,
+                                  device=get_device())
             self._model = None
 
     def transcribe(self, clip: AudioClip) -> str:
@@ -206,7 +207,8 @@ def generate_music(prompt: str, seconds: float = 5.0, profile: str | None = None
                          "run with GENAI_PROFILE=hub and internet access.")
     from transformers import pipeline
 
-    pipe = pipeline("text-to-audio", model=model_path("text2audio", prof), device=get_device())
+    src = resolve("text2audio", prof)
+    pipe = pipeline("text-to-audio", model=src.source, revision=src.revision, device=get_device())
     start = time.perf_counter()
     out = pipe(_check_text(prompt), forward_params={"max_new_tokens": int(seconds * 50)})  # 50 frames/s
     return AudioClip(np.asarray(out["audio"], np.float32).reshape(-1), int(out["sampling_rate"]),

@@ -17,11 +17,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from genai_lib import sandbox
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 from genai_lib.text import GenerationConfig, LanguageModel
 
 #: Where a completion of a function body ends (as in the HumanEval evaluation): the next top-level block.
@@ -147,7 +148,13 @@ PRESETS: dict[str, CodegenConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> CodegenConfig:
+    """The profile's preset :class:`CodegenConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- pass@k
+# [start:pass-at-k]
 def pass_at_k(n: int, c: int, k: int) -> float:
     """The unbiased estimate of pass@k from ``n`` samples of which ``c`` passed (Chen et al. 2021).
 
@@ -162,6 +169,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:  # every draw of k samples contains a correct one
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+# [end:pass-at-k]
 
 
 # ----------------------------------------------------------------------------- running
@@ -192,14 +200,19 @@ def extract_code(reply: str, entry_point: str) -> str:
     return rest + "\n" if nl < 0 else imports + rest[:nl + 1] + truncate(rest[nl + 1:])
 
 
-def program(task: CodeTask, solution: str) -> str:
-    """The program the sandbox runs: the solution, the hidden tests and the call of ``check``."""
-    return f"{solution}\n\n{task.tests}\ncheck({task.entry_point})\n"
+def tests_for(task: CodeTask) -> str:
+    """The trusted code the sandbox runs after a solution: the hidden tests and the call of ``check``."""
+    return f"{task.tests}\ncheck({task.entry_point})\n"
 
 
 def check(task: CodeTask, solution: str, config: sandbox.SandboxConfig | None = None) -> sandbox.SandboxResult:
-    """Run ``solution`` (the source of the whole function) against the task's hidden tests, in the sandbox."""
-    return sandbox.run(program(task, solution), config)
+    """Run ``solution`` (the source of the whole function) against the task's hidden tests, in the sandbox.
+
+    The solution runs first; the tests run after it as a separate, trusted step with untouched builtins, and
+    the result is ``passed`` only when the harness saw that step finish. Exiting early (``sys.exit``,
+    ``os._exit``, ``KeyboardInterrupt``), printing a fake verdict or tampering with the harness is a failure.
+    """
+    return sandbox.run(solution, config, tests=tests_for(task))
 
 
 def uses_chat(lm: LanguageModel) -> bool:
@@ -207,6 +220,7 @@ def uses_chat(lm: LanguageModel) -> bool:
     return bool(getattr(lm.tokenizer, "chat_template", None))
 
 
+# [start:complete]
 def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: GenerationConfig, n: int = 1,
              batch_size: int = 16, progress: bool = False) -> list[list[str]]:
     """Ask the model for ``n`` solutions per task.
@@ -227,6 +241,7 @@ def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: Generatio
         outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
         sols = [tasks[i // n].prompt + truncate(o) for i, o in enumerate(outs)]
     return [sols[i * n:(i + 1) * n] for i in range(len(tasks))]
+# [end:complete]
 
 
 @dataclass
@@ -260,7 +275,7 @@ def evaluate(lm: LanguageModel, tasks: Sequence[CodeTask] = TASKS, config: Codeg
     Returns:
         A :class:`CodegenReport`.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     n = 1 if greedy else cfg.n_samples
     if any(k > n for k in cfg.ks) and not greedy:
         raise GenAIError(f"every k in ks={cfg.ks} must be at most n_samples={n}")

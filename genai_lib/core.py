@@ -16,16 +16,21 @@ hub        the paper's own checkpoints from the Hugging Face Hub and the Gemini 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 Profile = Literal["tiny", "offline", "hub"]
 PROFILES: tuple[str, ...] = ("tiny", "offline", "hub")
 DEFAULT_PROFILE: Profile = "offline"
+T = TypeVar("T")
 
 
 class GenAIError(Exception):
@@ -126,22 +131,73 @@ def cache_dir() -> Path:
     return path
 
 
+def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:
+    """The config of ``profile`` (the active one when ``None``) in a module's ``PRESETS``, with ``overrides``.
+
+    Every module's ``preset(profile=None, **overrides)`` is this one line, so all modules spell it alike.
+    """
+    return replace(presets[get_profile(profile)], **overrides)
+
+
+# [start:ema-update]
+def ema_update(ema, net, decay: float) -> None:
+    """Exponential moving average of weights: ema <- decay * ema + (1 - decay) * net.
+
+    Buffers (BatchNorm statistics) are copied, not averaged. Used by the GAN's and the diffusion
+    model's EMA copies, which are the weights they sample with.
+
+    Args:
+        ema: the averaged copy (a ``torch.nn.Module`` with the same layout as ``net``).
+        net: the network being trained.
+        decay: in [0, 1); 0.999 averages over roughly the last 1,000 updates.
+    """
+    import torch
+
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(p, 1.0 - decay)
+        for be, b in zip(ema.buffers(), net.buffers()):
+            be.copy_(b)
+# [end:ema-update]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Write a file so that readers see the old file or the new one, never half of one.
+
+    Yields a temporary path beside ``path``; write it completely inside the ``with`` block. When the
+    block ends it is flushed to disk and renamed onto ``path`` in one step (``os.replace``); when the
+    block raises, ``path`` is left as it was and the temporary file is removed.
+
+    Example::
+
+        with core.atomic_write(cache_dir() / "model.pt") as tmp:
+            torch.save(model.state_dict(), tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for local servers in tests and scripts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def in_book_build() -> bool:
     """True while the book build executes the notebooks (it sets ``GENAI_BOOK_BUILD=1``).
 
     Notebooks use it to skip what only a live kernel can show, such as ``ipywidgets`` panels.
     """
     return os.environ.get("GENAI_BOOK_BUILD", "") == "1"
-
-
-def describe(models: list[str] | None = None, profile: str | None = None) -> str:
-    """One line saying what a notebook runs with: profile, device, torch version and models.
-
-    Notebooks print this in their first cell, so every executed page says what produced it.
-    """
-    import torch
-
-    parts = [f"profile={get_profile(profile)}", f"device={get_device()}", f"torch={torch.__version__}"]
-    if models:
-        parts.append("models=" + ", ".join(models))
-    return " | ".join(parts)

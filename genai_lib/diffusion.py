@@ -1,39 +1,41 @@
-"""Diffusion models on 8×8 digits: a small UNet, a noise scheduler, classifier-free guidance, text
-conditioning, latent diffusion, inpainting and image-to-image; plus the paper's Stable Diffusion.
+"""Diffusion models on 8×8 digits: a small UNet, classifier-free guidance, text conditioning, latent
+diffusion, inpainting and image-to-image. (The paper's Stable Diffusion is in :mod:`genai_lib.stable_diffusion`.)
 
 The roles are split the way ``diffusers`` splits them:
 
-* the **denoiser** (a ``diffusers`` :class:`~diffusers.UNet2DModel`, or a small MLP for latent
-  vectors) predicts the noise (or ``v``) in a noisy image, given the timestep and a condition vector;
-* the **scheduler** (:class:`NoiseScheduler`) knows the noise schedule: ``add_noise`` for training,
-  and ``set_timesteps`` / ``timesteps`` / ``step`` for sampling, the same contract as diffusers'
-  ``DDIMScheduler`` and ``DDPMScheduler`` (tests check that the outputs are the same);
-* the **pipeline** (:func:`sample`) is the sampling loop: a few readable lines.
+* the **denoiser** (:mod:`genai_lib.denoisers`: a ``diffusers`` :class:`~diffusers.UNet2DModel`, or a
+  small MLP for latent vectors) predicts the noise (or ``v``) in a noisy image, given the timestep and a condition vector;
+* the **scheduler** (:class:`~genai_lib.schedulers.NoiseScheduler`) knows the noise schedule:
+  ``add_noise`` for training, and ``set_timesteps`` / ``timesteps`` / ``step`` for sampling, the same
+  contract as diffusers' ``DDIMScheduler`` and ``DDPMScheduler`` (tests check that the outputs are the same);
+* the **pipeline** (:func:`sample`) is the sampling loop: a few readable lines that serve plain
+  sampling, image-to-image and inpainting alike.
 
 Typical use::
 
     from genai_lib import diffusion
-    model = diffusion.build(diffusion.PRESETS["offline"])
+    model = diffusion.build(diffusion.preset("offline"))
     history = diffusion.train(model, images, labels)          # images (N, 1, 8, 8) in [-1, 1]
-    x = diffusion.sample(model, labels=[7] * 16, steps=20)     # (16, 1, 8, 8) in [-1, 1]
+    x = diffusion.sample(model, labels=[7] * 16, steps=20, seed=0)     # (16, 1, 8, 8) in [-1, 1]
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, ema_update, get_profile, preset_of
+from genai_lib.denoisers import Denoiser
+from genai_lib.schedulers import SAMPLERS, NoiseScheduler, make_scheduler  # noqa: F401  (NoiseScheduler: the API)
 
-SAMPLERS = ("ddim", "ddpm", "dpm")
 NUM_CLASSES = 10
 
 
@@ -58,6 +60,26 @@ class DiffusionConfig:
     ema_decay: float = 0.995                    # exponential moving average of the weights used to sample
     seed: int = 0                               # seeds the weights and the training batches
 
+    def validate(self) -> None:
+        """Raise :class:`GenAIError` with a clear message if any field is out of range."""
+        choices = {"arch": ("unet", "mlp"), "cond": ("label", "text"),
+                   "beta_schedule": ("linear", "squaredcos_cap_v2"), "prediction_type": ("epsilon", "v_prediction")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise GenAIError(f"Unknown {name} {getattr(self, name)!r}; use one of {', '.join(map(repr, allowed))}.")
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise GenAIError(f"p_uncond must be in [0, 1), got {self.p_uncond}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise GenAIError(f"ema_decay must be in [0, 1), got {self.ema_decay}.")
+        if len(self.sample_shape) != (3 if self.arch == "unet" else 1) or not self.channels:
+            raise GenAIError(f"sample_shape {self.sample_shape} does not fit arch {self.arch!r}: the UNet takes "
+                             "(C, H, W) images, the MLP (D,) latent vectors; channels must not be empty.")
+        for name in ("cond_dim", "num_train_timesteps", "batch_size", "train_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise GenAIError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        if not self.lr > 0:
+            raise GenAIError(f"lr must be positive, got {self.lr}.")
+
 
 PRESETS: dict[str, DiffusionConfig] = {
     "tiny": DiffusionConfig(channels=(8, 16), layers_per_block=1, batch_size=16, train_steps=5),
@@ -66,171 +88,9 @@ PRESETS: dict[str, DiffusionConfig] = {
 }
 
 
-def preset(profile: str | None = None, **changes) -> DiffusionConfig:
-    """The preset of ``profile`` (the active one when ``None``), with ``changes`` applied."""
-    return replace(PRESETS[get_profile(profile)], **changes)
-
-
-# ----------------------------------------------------------------------------- the scheduler
-class NoiseScheduler:
-    """The forward process q(x_t | x_0) and the DDIM/DDPM reverse steps, with diffusers' contract.
-
-    ``alphas_cumprod[t]`` is ᾱ_t: x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε. One ``step`` goes from timestep
-    t to the next one in ``timesteps``. With ``eta=0`` it is the deterministic DDIM update (Song et
-    al.); with ``eta=1`` it samples the DDPM posterior (Ho et al.) — the same formula as diffusers'
-    ``DDPMScheduler`` when all 1,000 steps are used.
-    """
-
-    def __init__(self, num_train_timesteps: int = 1000, beta_schedule: str = "squaredcos_cap_v2",
-                 prediction_type: str = "epsilon", clip_sample: bool = False, timestep_spacing: str = "trailing"):
-        T = num_train_timesteps
-        if beta_schedule == "linear":
-            betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float32)
-        elif beta_schedule == "squaredcos_cap_v2":
-            f = lambda s: math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
-            betas = torch.tensor([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)], dtype=torch.float32)
-        else:
-            raise GenAIError(f"Unknown beta_schedule {beta_schedule!r}; use 'linear' or 'squaredcos_cap_v2'.")
-        if prediction_type not in ("epsilon", "v_prediction"):
-            raise GenAIError(f"Unknown prediction_type {prediction_type!r}; use 'epsilon' or 'v_prediction'.")
-        if timestep_spacing not in ("leading", "trailing"):
-            raise GenAIError(f"Unknown timestep_spacing {timestep_spacing!r}; use 'leading' or 'trailing'.")
-        self.num_train_timesteps, self.prediction_type = T, prediction_type
-        self.clip_sample, self.timestep_spacing = clip_sample, timestep_spacing
-        self.betas = betas                                        # (T,)
-        self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)   # (T,) ᾱ_t, from ≈1 down to ≈0
-        self.set_timesteps(T)
-
-    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε for a batch of timesteps ``t`` (B,)."""
-        a = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))  # (B, 1, 1, 1)
-        return a.sqrt() * x0 + (1 - a).sqrt() * noise
-
-    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """What the network learns to output: ε, or v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0."""
-        if self.prediction_type == "epsilon":
-            return noise
-        a = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))
-        return a.sqrt() * noise - (1 - a).sqrt() * x0
-
-    def set_timesteps(self, num_inference_steps: int) -> None:
-        """Choose ``num_inference_steps`` timesteps from T−1 down towards 0 (diffusers' spacings)."""
-        if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= self.num_train_timesteps:
-            raise GenAIError(f"steps must be an integer between 1 and {self.num_train_timesteps}, "
-                             f"got {num_inference_steps!r}.")
-        n, T = num_inference_steps, self.num_train_timesteps
-        if self.timestep_spacing == "leading":
-            ts = torch.arange(0, n) * (T // n)                                  # 0, 50, ..., 950
-        else:
-            ts = torch.round(torch.arange(T, 0, -T / n)).long().flip(0) - 1     # 49, 99, ..., 999
-        self.timesteps = ts.flip(0).long()                                      # (n,) descending
-        self.num_inference_steps = n
-
-    def previous_timestep(self, t: int) -> int:
-        """The timestep after ``t`` in ``timesteps`` (−1 after the last one: the clean image)."""
-        i = int((self.timesteps == t).nonzero()[0, 0])
-        return int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
-
-    def split(self, model_output: torch.Tensor, t: int, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Turn the network's output at timestep ``t`` into (predicted x_0, predicted ε)."""
-        a = self.alphas_cumprod[t]
-        if self.prediction_type == "epsilon":
-            x0 = (sample - (1 - a).sqrt() * model_output) / a.sqrt()
-        else:
-            x0 = a.sqrt() * sample - (1 - a).sqrt() * model_output
-        if self.clip_sample:  # clip x_0 AND recompute ε from it, so that both stay consistent (see FACTS)
-            x0 = x0.clamp(-1, 1)
-        eps = (sample - a.sqrt() * x0) / (1 - a).sqrt()
-        return x0, eps
-
-    def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, eta: float = 0.0,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """One reverse step x_t → x_{t'} (t' = the next timestep): DDIM for ``eta=0``, DDPM for ``eta=1``."""
-        t = int(timestep)
-        t_prev = self.previous_timestep(t)
-        a_t = self.alphas_cumprod[t]
-        a_prev = self.alphas_cumprod[t_prev] if t_prev >= 0 else torch.tensor(1.0)
-        x0, eps = self.split(model_output, t, sample)
-        var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)         # σ² of the DDPM posterior
-        sigma = eta * var.clamp(min=1e-20).sqrt()
-        prev = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and t_prev >= 0:
-            noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device="cpu").to(sample.device)
-            prev = prev + sigma * noise
-        return prev
-
-
-def make_scheduler(cfg: DiffusionConfig, sampler: str = "ddim"):
-    """A scheduler for ``sampler``: ours for "ddim"/"ddpm", diffusers' DPM-Solver++ (2M) for "dpm"."""
-    if sampler not in SAMPLERS:
-        raise GenAIError(f"Unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
-    if sampler == "dpm":
-        from diffusers import DPMSolverMultistepScheduler
-
-        return DPMSolverMultistepScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
-                                           prediction_type=cfg.prediction_type, thresholding=False,
-                                           algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="trailing",
-                                           final_sigmas_type="zero")
-    return NoiseScheduler(cfg.num_train_timesteps, cfg.beta_schedule, cfg.prediction_type, cfg.clip_sample)
-
-
-# ----------------------------------------------------------------------------- the denoisers
-class MLPDenoiser(nn.Module):
-    """A denoiser for flat latent vectors (latent diffusion): MLP with time and condition embeddings."""
-
-    def __init__(self, dim: int, hidden: int, temb_dim: int):
-        super().__init__()
-        self.temb_dim = temb_dim
-        self.t_mlp = nn.Sequential(nn.Linear(temb_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.inp = nn.Linear(dim, hidden)
-        self.blocks = nn.ModuleList([nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-                                     for _ in range(4)])
-        self.out = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        half = self.temb_dim // 2
-        freqs = torch.exp(-math.log(10000) * torch.arange(half, device=x.device) / half)
-        tf = t.float()[:, None] * freqs[None]                                    # (B, half)
-        e = self.t_mlp(torch.cat([tf.sin(), tf.cos()], dim=1)) + emb             # (B, hidden)
-        h = self.inp(x)                                                          # (B, hidden)
-        for block in self.blocks:
-            h = h + block(h + e)                                                 # residual MLP blocks
-        return self.out(h)                                                       # (B, D)
-
-
-class Denoiser(nn.Module):
-    """The network ε_θ(x_t, t, c): a backbone plus a linear map from the condition vector c.
-
-    c is a one-hot digit (10 numbers), or a MiniLM caption embedding (384 numbers); the all-zero
-    vector is the *null* condition used for classifier-free guidance. Its projection is added to the
-    timestep embedding, which every ResNet block of the UNet receives.
-    """
-
-    def __init__(self, cfg: DiffusionConfig):
-        super().__init__()
-        self.cfg = cfg
-        if cfg.arch == "unet":
-            from diffusers import UNet2DModel
-
-            n = len(cfg.channels)
-            temb_dim = cfg.channels[0] * 4
-            self.backbone = UNet2DModel(
-                sample_size=cfg.sample_shape[-1], in_channels=cfg.sample_shape[0], out_channels=cfg.sample_shape[0],
-                block_out_channels=cfg.channels, layers_per_block=cfg.layers_per_block,
-                down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n, add_attention=False,
-                norm_num_groups=min(8, cfg.channels[0]), class_embed_type="identity")
-        elif cfg.arch == "mlp":
-            temb_dim = cfg.channels[0]
-            self.backbone = MLPDenoiser(cfg.sample_shape[0], cfg.channels[0], temb_dim)
-        else:
-            raise GenAIError(f"Unknown arch {cfg.arch!r}; use 'unet' or 'mlp'.")
-        self.cond_proj = nn.Linear(cfg.cond_dim, temb_dim)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        emb = self.cond_proj(cond)                                               # (B, temb_dim)
-        if self.cfg.arch == "unet":
-            return self.backbone(x, t, class_labels=emb).sample                  # (B, 1, 8, 8)
-        return self.backbone(x, t, emb)                                          # (B, D)
+def preset(profile: str | None = None, **overrides) -> DiffusionConfig:
+    """The profile's preset :class:`DiffusionConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
 
 
 @dataclass
@@ -260,10 +120,7 @@ def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu") -> Dif
         A :class:`DiffusionModel`; ``model.ema`` holds the averaged weights that :func:`sample` uses.
     """
     cfg = cfg or preset()
-    if cfg.cond not in ("label", "text"):
-        raise GenAIError(f"Unknown cond {cfg.cond!r}; use 'label' or 'text'.")
-    if not 0.0 <= cfg.p_uncond < 1.0:
-        raise GenAIError(f"p_uncond must be in [0, 1), got {cfg.p_uncond}.")
+    cfg.validate()
     torch.manual_seed(cfg.seed)
     net = Denoiser(cfg).to(device)
     ema = copy.deepcopy(net).requires_grad_(False).eval()
@@ -285,29 +142,25 @@ def captions(label: int, templates: Sequence[str] = TRAIN_CAPTIONS) -> list[str]
     return [t.format(w=WORDS[label], d=label) for t in templates]
 
 
-@torch.no_grad()
-def embed_text(texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-    """MiniLM sentence embeddings (mean pooling + L2 norm), the condition of the text model.
+@functools.lru_cache(maxsize=3)
+def _embedder(profile: str):
+    """The profile's sentence encoder, loaded once per process (on the CPU, like the 8×8 models)."""
+    from genai_lib import embed
+
+    return embed.load(profile, device="cpu", progress=False)
+
+
+def embed_text(texts: Sequence[str], profile: str | None = None) -> torch.Tensor:
+    """Caption embeddings from :meth:`genai_lib.embed.Embedder.encode`: the condition of the text model.
 
     Args:
         texts: captions.
+        profile: whose embedder (MiniLM in ``offline``, a tiny random encoder in ``tiny``); the active one when ``None``.
 
     Returns:
-        (N, 384) unit vectors (the embedder's width; a tiny random encoder in the ``tiny`` profile).
+        (N, D) unit vectors, D the embedder's width (384 for MiniLM).
     """
-    from transformers import AutoModel, AutoTokenizer
-
-    from genai_lib.registry import model_path
-
-    path = model_path("embedder")
-    tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    out = []
-    for i in range(0, len(texts), batch_size):
-        batch = tok(list(texts[i:i + batch_size]), padding=True, truncation=True, return_tensors="pt")
-        h = enc(**batch).last_hidden_state                                  # (B, L, H)
-        m = batch["attention_mask"].unsqueeze(-1).float()                   # (B, L, 1)
-        out.append(F.normalize((h * m).sum(1) / m.sum(1), dim=-1))          # (B, H)
-    return torch.cat(out)
+    return torch.from_numpy(_embedder(get_profile(profile)).encode(list(texts)))
 
 
 def _check_labels(labels, name: str = "labels") -> torch.Tensor:
@@ -374,6 +227,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
     history, t0 = [], time.perf_counter()
     net.train()
     for step in tqdm(range(steps), desc="diffusion", disable=not progress):
+        # [start:training-step]
         idx = torch.randint(0, len(x), (min(cfg.batch_size, len(x)),), generator=gen)
         x0, c = x[idx], cond[idx]                                                  # (B, 1, 8, 8), (B, [K,] D)
         if c.dim() == 3:                                                           # pick one caption per row
@@ -383,14 +237,12 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
         t = torch.randint(0, cfg.num_train_timesteps, (len(idx),), generator=gen).to(dev)
         noise = torch.randn(x0.shape, generator=gen).to(dev)
         loss = F.mse_loss(net(sched.add_noise(x0, noise, t), t, c), sched.target(x0, noise, t))
+        # [end:training-step]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         lr_sched.step()
-        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p, 1 - decay)
+        ema_update(ema, net, min(cfg.ema_decay, (1 + step) / (10 + step)))   # warm-up: average less at first
         history.append(loss.item())
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
@@ -399,6 +251,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
 
 
 # ----------------------------------------------------------------------------- sampling
+# [start:guided]
 def _guided(model: DiffusionModel, x: torch.Tensor, t, cond: torch.Tensor, neg: torch.Tensor,
             scale: float) -> torch.Tensor:
     """Classifier-free guidance: out = out(neg) + scale·(out(cond) − out(neg)); neg = null unless given."""
@@ -408,6 +261,7 @@ def _guided(model: DiffusionModel, x: torch.Tensor, t, cond: torch.Tensor, neg: 
     both = model.ema(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([cond, neg]))
     out_c, out_n = both.chunk(2)
     return out_n + scale * (out_c - out_n)
+# [end:guided]
 
 
 def _check_sampling(steps, guidance_scale, sampler, cfg: DiffusionConfig) -> None:
@@ -421,11 +275,13 @@ def _check_sampling(steps, guidance_scale, sampler, cfg: DiffusionConfig) -> Non
 
 @torch.no_grad()
 def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int = 20, guidance_scale: float = 1.0,
-           negative_labels=None, sampler: str = "ddim", generator: torch.Generator | None = None,
+           negative_labels=None, sampler: str = "ddim", seed: int = 0,
            prompts: Sequence[str] | None = None, negative_prompts: Sequence[str] | None = None,
-           x_init: torch.Tensor | None = None, start: int = 0, known: torch.Tensor | None = None,
+           init: torch.Tensor | None = None, start: int = 0, known: torch.Tensor | None = None,
            mask: torch.Tensor | None = None, decode: bool = True) -> torch.Tensor:
     """Generate samples: the pipeline, start from noise and apply ``scheduler.step`` ``steps`` times.
+
+    The one denoising loop of the module: :func:`img2img` and :func:`inpaint` call it too.
 
     Args:
         model: a trained :class:`DiffusionModel`.
@@ -435,9 +291,10 @@ def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int 
         guidance_scale: classifier-free guidance; 1 = the conditional model alone, > 1 pushes harder.
         negative_labels: digits to steer away from (replace the null condition in the guidance).
         sampler: "ddim" (deterministic), "ddpm" (stochastic) or "dpm" (diffusers' DPM-Solver++).
-        generator: seeds the starting noise (and the DDPM noise).
+        seed: seeds the starting noise (and the DDPM noise), so a call can be repeated exactly.
         prompts, negative_prompts: captions, for models built with ``cond="text"``.
-        x_init, start: begin at timestep index ``start`` from ``x_init`` instead of pure noise (img2img).
+        init, start: img2img; begin at timestep index ``start`` from ``init`` (clean samples) noised to
+            that timestep, instead of from pure noise at the first timestep.
         known, mask: inpainting; pixels where ``mask`` is 1 are replaced by ``known`` noised to the
             current level after every step (and exactly at the end).
         decode: for latent models, decode the latents into images.
@@ -458,34 +315,34 @@ def sample(model: DiffusionModel, n: int | None = None, labels=None, steps: int 
         nl = None if negative_labels is None else torch.as_tensor(negative_labels).reshape(-1).expand(N)
         neg = condition(model, labels=nl, prompts=negative_prompts and list(negative_prompts) * (N // len(negative_prompts)))
         neg = neg.to(model.device)
+    # [start:sampling-loop]
     scheduler = make_scheduler(cfg, sampler)
     scheduler.set_timesteps(steps)
-    gen = generator or torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     x = torch.randn((N, *cfg.sample_shape), generator=gen).to(model.device)            # x_T ~ N(0, I)
-    if x_init is not None:
-        x = x_init.to(model.device)
+    if init is not None:                                                               # img2img: x_t from the input
+        x = scheduler.add_noise(init.to(model.device), x, scheduler.timesteps[start].repeat(N))
     for i, t in enumerate(scheduler.timesteps[start:]):
         out = _guided(model, x, t, cond, neg, guidance_scale)                          # ε or v prediction
-        if sampler == "dpm":
-            x = scheduler.step(out, t, x, generator=gen).prev_sample
-        else:
-            x = scheduler.step(out, t, x, eta=1.0 if sampler == "ddpm" else 0.0, generator=gen)
+        x = scheduler.step(out, t, x, generator=gen).prev_sample                       # x_t -> x_t'
         if mask is not None:                                                           # inpainting
             x = _replace_known(scheduler, x, known, mask, start + i, gen)
+    # [end:sampling-loop]
     if model.decode is not None and decode:
         return model.decode(x * model.latent_scale).cpu()
     return (x.clamp(-1, 1) if cfg.arch == "unet" else x).cpu()
 
 
+# [start:replace-known]
 def _replace_known(scheduler, x, known, mask, i, gen):
     """RePaint's replacement: known pixels are the original, noised to the level x is now at."""
     ts = scheduler.timesteps
     if i + 1 >= len(ts):
         return mask * known + (1 - mask) * x                                           # the end: exactly known
-    t_next = ts[i + 1].view(1)
     noise = torch.randn(known.shape, generator=gen).to(known.device)
-    noisy = NoiseScheduler.add_noise(scheduler, known, noise, t_next.expand(len(x)))
+    noisy = scheduler.add_noise(known, noise, ts[i + 1].repeat(len(x)))
     return mask * noisy + (1 - mask) * x
+# [end:replace-known]
 
 
 def _per_image(labels, prompts, n: int):
@@ -499,7 +356,7 @@ def _per_image(labels, prompts, n: int):
 
 
 def inpaint(model: DiffusionModel, images: torch.Tensor, mask: torch.Tensor, labels=None, steps: int = 50,
-            sampler: str = "ddpm", guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+            sampler: str = "ddpm", guidance_scale: float = 1.0, seed: int = 0,
             prompts: Sequence[str] | None = None) -> torch.Tensor:
     """Regenerate the unknown part of images (RePaint-style replacement).
 
@@ -518,11 +375,11 @@ def inpaint(model: DiffusionModel, images: torch.Tensor, mask: torch.Tensor, lab
         raise GenAIError("mask must hold only 0 (regenerate) and 1 (keep).")
     labels = _per_image(labels, prompts, len(images))
     return sample(model, labels=labels, prompts=prompts, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
-                  generator=generator, known=images.to(model.device), mask=mask)
+                  seed=seed, known=images.to(model.device), mask=mask)
 
 
 def img2img(model: DiffusionModel, images: torch.Tensor, strength: float = 0.5, labels=None, steps: int = 50,
-            sampler: str = "ddim", guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+            sampler: str = "ddim", guidance_scale: float = 1.0, seed: int = 0,
             prompts: Sequence[str] | None = None) -> torch.Tensor:
     """Image-to-image: noise the images part of the way, then denoise towards the condition.
 
@@ -536,21 +393,12 @@ def img2img(model: DiffusionModel, images: torch.Tensor, strength: float = 0.5, 
     """
     if not 0.0 <= strength <= 1.0:
         raise GenAIError(f"strength must be between 0 and 1, got {strength}.")
-    _check_sampling(steps, guidance_scale, sampler, model.cfg)
-    run = int(round(strength * steps))
+    run = int(round(strength * steps)) if isinstance(steps, int) else steps
     if run == 0:
         return images.clone()
-    scheduler = make_scheduler(model.cfg, sampler)
-    scheduler.set_timesteps(steps)
-    start = steps - run
-    gen = generator or torch.Generator().manual_seed(0)
-    t = scheduler.timesteps[start].view(1).expand(len(images))
-    images = images.to(model.device)
-    noise = torch.randn(images.shape, generator=gen).to(model.device)
-    noisy = NoiseScheduler.add_noise(make_scheduler(model.cfg), images, noise, t.to(model.device))
     labels = _per_image(labels, prompts, len(images))
     return sample(model, labels=labels, prompts=prompts, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
-                  generator=gen, x_init=noisy, start=start, decode=False)
+                  seed=seed, init=images, start=steps - run, decode=False)
 
 
 # ----------------------------------------------------------------------------- latent diffusion
@@ -576,95 +424,3 @@ def build_latent(vae_model, cfg: DiffusionConfig | None = None) -> tuple[Diffusi
     model.latent_scale = float(z.std())
     model.decode = lambda lat: vae.decode(vae_model, lat)
     return model, z / model.latent_scale
-
-
-# ----------------------------------------------------------------------------- Stable Diffusion (hub)
-def load_stable_diffusion(kind: str = "text2image", path: str | None = None, device: str | None = None,
-                          fp16: bool | None = None, attention_slicing: bool = True):
-    """The paper's ``StableDiffusionPipeline`` (or its img2img / inpainting siblings).
-
-    Args:
-        kind: "text2image", "img2img" or "inpaint" (all three share one checkpoint's components).
-        path: a Hub id or local folder; default ``registry.model_path("text2image")``, i.e.
-            ``stable-diffusion-v1-5/stable-diffusion-v1-5`` in the ``hub`` profile (or the folder
-            in ``GENAI_MODEL_TEXT2IMAGE``).
-        device: default :func:`genai_lib.core.get_device`.
-        fp16: half precision (default: on CUDA only); halves the memory to ~2.6 GB of weights.
-        attention_slicing: compute attention in slices, trading a little speed for memory.
-
-    Returns:
-        A diffusers pipeline on ``device``.
-    """
-    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline
-
-    from genai_lib.core import get_device
-    from genai_lib.registry import model_path
-
-    classes = {"text2image": StableDiffusionPipeline, "img2img": StableDiffusionImg2ImgPipeline,
-               "inpaint": StableDiffusionInpaintPipeline}
-    if kind not in classes:
-        raise GenAIError(f"Unknown pipeline kind {kind!r}; choose one of {', '.join(classes)}.")
-    device = device or get_device()
-    half = device.startswith("cuda") if fp16 is None else fp16
-    pipe = classes[kind].from_pretrained(path or model_path("text2image"),
-                                         dtype=torch.float16 if half else torch.float32)
-    pipe = pipe.to(device)
-    if attention_slicing:
-        pipe.enable_attention_slicing()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def stable_diffusion(pipe, prompt: str, negative_prompt: str | None = None, guidance_scale: float = 7.5,
-                     steps: int = 30, seed: int = 0, **kwargs):
-    """Run a Stable Diffusion pipeline with the knobs the book discusses; returns a list of PIL images.
-
-    ``kwargs`` go to the pipeline (``image=``, ``strength=`` for img2img; ``image=``, ``mask_image=``
-    for inpainting; ``height=``, ``width=``).
-    """
-    if not prompt or not isinstance(prompt, str):
-        raise GenAIError("prompt must be a non-empty string.")
-    if not isinstance(steps, int) or steps < 1:
-        raise GenAIError(f"steps must be a positive integer, got {steps!r}.")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    return pipe(prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, num_inference_steps=steps,
-                generator=gen, **kwargs).images
-
-
-def save_tiny_stable_diffusion(folder: str) -> str:
-    """Write a minuscule, random Stable Diffusion checkpoint (same classes and layout) to ``folder``.
-
-    It exercises the ``hub`` code path offline: tests and the ``tiny`` profile load it with
-    :func:`load_stable_diffusion` exactly as the real checkpoint is loaded from the Hub.
-    """
-    import json
-    from pathlib import Path
-
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
-                                layers_per_block=1, norm_num_groups=8, cross_attention_dim=16, attention_head_dim=4,
-                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
-    vae_kl = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32), layers_per_block=1,
-                           norm_num_groups=8, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 2,
-                           up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=514, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                        num_attention_heads=2, max_position_embeddings=77, bos_token_id=512,
-                                        eos_token_id=513, pad_token_id=513, projection_dim=16))
-    tmp = Path(folder) / "_tokenizer_src"
-    tmp.mkdir(parents=True, exist_ok=True)
-    chars = sorted(pre_tokenizers.ByteLevel.alphabet())   # a byte-level vocabulary with no merges
-    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    (tmp / "vocab.json").write_text(json.dumps(vocab))
-    (tmp / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(str(tmp / "vocab.json"), str(tmp / "merges.txt"), model_max_length=77)
-    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                          set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(unet=unet, vae=vae_kl, text_encoder=text, tokenizer=tok, scheduler=sched,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(folder)
-    return folder

@@ -17,15 +17,15 @@ Typical use::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.core import GenAIError, preset_of
+from genai_lib.registry import load_pretrained, resolve
 
 
 @dataclass
@@ -52,6 +52,12 @@ PRESETS: dict[str, EmbedConfig] = {
 }
 
 
+# [start:mean-pool]
+def preset(profile: str | None = None, **overrides: Any) -> EmbedConfig:
+    """The profile's preset :class:`EmbedConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average the token vectors of each text, ignoring padding.
 
@@ -66,6 +72,7 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     summed = (hidden * weights).sum(dim=1)                   # (B, H)
     counts = weights.sum(dim=1).clamp(min=1e-9)              # (B, 1)
     return summed / counts
+# [end:mean-pool]
 
 
 class Embedder:
@@ -140,14 +147,8 @@ def load(profile: str | None = None, device: str | None = None, path: str | None
     Returns:
         An :class:`Embedder`.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
-    prof = get_profile(profile)
-    source = path or model_path("embedder", prof)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModel.from_pretrained(source).to(get_device(device))
-    except OSError as exc:
-        raise GenAIError(f"Could not load a sentence encoder from {source!r}: {exc}") from exc
-    name = str(path) if path else spec("embedder", prof).hub_id
-    return Embedder(tokenizer, model, name=name, config=replace(PRESETS[prof], **overrides))
+    src = resolve("embedder", profile, path)
+    tokenizer, model = load_pretrained(src, AutoModel, "a sentence encoder", device)
+    return Embedder(tokenizer, model, name=src.name, config=preset(src.profile, **overrides))

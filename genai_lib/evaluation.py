@@ -35,6 +35,7 @@ def _pairs(references: Sequence[str], hypotheses: Sequence[str]) -> None:
                          f"references and {len(hypotheses)} hypotheses.")
 
 
+# [start:bleu]
 def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Corpus BLEU (0–100) with sacrebleu's standard 13a tokenisation, one reference per hypothesis."""
     import sacrebleu
@@ -62,6 +63,7 @@ def rouge(references: Sequence[str], hypotheses: Sequence[str],
         for kind, score in scorer.score(ref, hyp).items():
             totals[kind] += score.fmeasure
     return {k: v / len(references) for k, v in totals.items()}
+# [end:bleu]
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
@@ -75,6 +77,7 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     return float(jiwer.wer(refs, [normalize(h) for h in hypotheses]))
 
 
+# [start:token-nll]
 def token_nll(lm: LanguageModel, text: str) -> tuple[list[str], list[float]]:
     """The negative log-likelihood (nats) the model gives each token of ``text``, given the tokens before it.
 
@@ -98,3 +101,4 @@ def token_nll(lm: LanguageModel, text: str) -> tuple[list[str], list[float]]:
     nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")  # (T-1,)
     tokens = [lm.tokenizer.decode([int(i)]) for i in ids[0, 1:]]
     return tokens, nll.cpu().tolist()
+# [end:token-nll]

@@ -10,7 +10,7 @@ Typical use::
 
     from genai_lib import finetune, text
     lm = text.load("chat")
-    cfg = finetune.PRESETS["offline"]
+    cfg = finetune.preset("offline")
     model = finetune.build(lm.model, cfg)                         # a peft model; base weights frozen
     losses = finetune.train(model, lm.tokenizer, train_items, cfg)
     print(finetune.evaluate(model, lm.tokenizer, test_items, cfg)["exact"])
@@ -23,12 +23,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_profile, set_seed
-from genai_lib.rag import generate_batch
+from genai_lib.core import GenAIError, preset_of, set_seed
+from genai_lib.registry import resolve
+from genai_lib.text import LanguageModel
 
 Item = tuple[str, str]  # (question, answer)
 
@@ -97,6 +99,11 @@ PRESETS: dict[str, LoRAConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> LoRAConfig:
+    """The profile's preset :class:`LoRAConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- parameters
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
     """``{"trainable": ..., "total": ...}``: numbers of parameters that get gradients, and all of them."""
@@ -127,6 +134,7 @@ def _layer_number(name: str) -> int | None:
 
 
 # ----------------------------------------------------------------------------- build
+# [start:build]
 def build(model: torch.nn.Module, cfg: LoRAConfig | None = None):
     """Wrap a causal LM with LoRA adapters; its own weights are frozen (and modified in place).
 
@@ -139,7 +147,7 @@ def build(model: torch.nn.Module, cfg: LoRAConfig | None = None):
     """
     from peft import LoraConfig, get_peft_model
 
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     set_seed(cfg.seed)
     names = {n.split(".")[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
@@ -151,14 +159,16 @@ def build(model: torch.nn.Module, cfg: LoRAConfig | None = None):
                       layers_to_transform=list(cfg.layers) if cfg.layers is not None else None,
                       task_type="CAUSAL_LM", **cfg.extra)
     return get_peft_model(model, lora)
+# [end:build]
 
 
-def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
+def load_base_4bit(role: str = "chat", profile: str | None = None, path: str | None = None):
     """QLoRA's base model: the weights stored in 4-bit NF4, computed in bfloat16 (Dettmers et al., 2023).
 
     Args:
-        path: a local folder or Hub id of a causal LM.
-        cfg: unused now; kept so every loader takes the same arguments.
+        role: the registry role of the causal LM (``chat`` by default).
+        profile: whose model; the active profile when ``None``.
+        path: a local folder or Hub id instead of the registry's model.
 
     Returns:
         The quantized model, prepared for k-bit training (``peft.prepare_model_for_kbit_training``).
@@ -166,6 +176,7 @@ def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
     Raises:
         GenAIError: no CUDA GPU, or ``bitsandbytes`` is not installed.
     """
+    # [start:qlora-4bit]
     if not torch.cuda.is_available():
         raise GenAIError("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit NF4 kernels do not run on this CPU. "
                          "Use plain LoRA (load_in_4bit=False) here, or run the hub profile on a GPU machine.")
@@ -176,8 +187,11 @@ def load_base_4bit(path: str, cfg: LoRAConfig | None = None):
 
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant, device_map={"": 0})
+    src = resolve(role, profile, path)
+    model = AutoModelForCausalLM.from_pretrained(src.source, revision=src.revision, quantization_config=quant,
+                                                 device_map={"": 0})
     return prepare_model_for_kbit_training(model)
+    # [end:qlora-4bit]
 
 
 # ----------------------------------------------------------------------------- data
@@ -227,7 +241,7 @@ def train(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = None
     Returns:
         The training loss at every step (mean cross-entropy over the answer tokens).
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     data = encode(tokenizer, items, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -239,6 +253,7 @@ def train(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = None
     order: list[int] = []
     losses = []
     model.train()
+    # [start:training-loop]
     for _ in tqdm(range(cfg.steps), desc="LoRA", disable=not progress):
         if len(order) < cfg.batch_size:  # reshuffle the examples once they are used up
             order += rng.sample(range(len(items)), len(items))
@@ -251,6 +266,7 @@ def train(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = None
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    # [end:training-loop]
     model.eval()
     return losses
 
@@ -268,11 +284,13 @@ def evaluate(model, tokenizer, items: Sequence[Item], cfg: LoRAConfig | None = N
     Returns:
         ``{"exact": fraction correct, "outputs": [answers], "correct": [bools]}``.
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     if not items:
         raise GenAIError("No evaluation items: give a non-empty list of (question, answer) pairs.")
     prompts = [prompt(tokenizer, q, cfg) for q, _ in items]
-    outputs = generate_batch(model, tokenizer, prompts, cfg.max_new_tokens, batch_size)
+    lm = LanguageModel(tokenizer, model, name="evaluated")
+    outputs = [o.strip() for o in lm.generate_batch(prompts, max_new_tokens=cfg.max_new_tokens,
+                                                    batch_size=batch_size, seed=None)]
     correct = [normalise(o) == normalise(a) for o, (_, a) in zip(outputs, items)]
     return {"exact": sum(correct) / len(items), "outputs": outputs, "correct": correct}
 

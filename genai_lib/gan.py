@@ -12,7 +12,7 @@ images) and an *exponential moving average* (EMA) of G's weights, which is what 
 Typical use::
 
     from genai_lib import digits, gan
-    cfg = gan.PRESETS["offline"]
+    cfg = gan.preset("offline")
     model = gan.build(cfg)
     history = gan.train(model, digits.load(), cfg)        # {'d_loss': [...], 'g_loss': [...], ...}
     images = gan.sample(model, 100, labels=torch.arange(10).repeat(10))
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.core import GenAIError, ema_update, get_device, preset_of
 
 
 @dataclass
@@ -89,6 +89,12 @@ PRESETS: dict[str, GANConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> GANConfig:
+    """The profile's preset :class:`GANConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
+# [start:generator]
 class Generator(nn.Module):
     """DCGAN generator: (z, one-hot y) -> a 2×2 map -> transposed convs up to 8×8 -> tanh."""
 
@@ -136,6 +142,7 @@ class Discriminator(nn.Module):
         if self.embed is not None:
             logit = logit + (self.embed(y) * h).sum(1)                           # projection of the label
         return logit
+# [end:generator]
 
 
 class GAN(nn.Module):
@@ -148,16 +155,12 @@ class GAN(nn.Module):
         self.discriminator = Discriminator(cfg)
         self.ema = copy.deepcopy(self.generator).requires_grad_(False)
 
-    @torch.no_grad()
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G, for weights; BatchNorm statistics are copied."""
-        d = self.cfg.ema_decay
-        for pe, pg in zip(self.ema.parameters(), self.generator.parameters()):
-            pe.lerp_(pg, 1.0 - d)
-        for be, bg in zip(self.ema.buffers(), self.generator.buffers()):
-            be.copy_(bg)
+        """ema <- decay * ema + (1 - decay) * G (:func:`genai_lib.core.ema_update`)."""
+        ema_update(self.ema, self.generator, self.cfg.ema_decay)
 
 
+# [start:d-loss-fn]
 def d_loss_fn(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: float) -> torch.Tensor:
     """Discriminator loss: -log D(x) - log(1 - D(G(z))), with the real target 1 - smoothing."""
     real_target = torch.full_like(real_logits, 1.0 - smoothing)
@@ -168,6 +171,7 @@ def d_loss_fn(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: f
 def g_loss_fn(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -log D(G(z)) (G wants D to call its images real)."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+# [end:d-loss-fn]
 
 
 def build(cfg: GANConfig | None = None, device: str | None = None) -> GAN:
@@ -180,7 +184,7 @@ def build(cfg: GANConfig | None = None, device: str | None = None) -> GAN:
     Returns:
         The model (generator, discriminator, EMA generator).
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -228,6 +232,7 @@ def train(model: GAN, data: Any, cfg: GANConfig | None = None, progress: bool = 
         z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=gen).to(device)  # (B, Z)
         y_fake = torch.randint(0, digits.N_CLASSES, (cfg.batch_size,), generator=gen).to(device)
         fake = G(z, y_fake)                                                        # (B, 1, 8, 8)
+        # [start:training-step]
         # 1) the discriminator learns to tell real from generated (G's output is held fixed)
         real_logits, fake_logits = D(x, y), D(fake.detach(), y_fake)
         loss_d = d_loss_fn(real_logits, fake_logits, cfg.label_smoothing)
@@ -240,6 +245,7 @@ def train(model: GAN, data: Any, cfg: GANConfig | None = None, progress: bool = 
         loss_g.backward()
         opt_g.step()
         model.update_ema()
+        # [end:training-step]
         history["d_loss"].append(loss_d.item())
         history["g_loss"].append(loss_g.item())
         history["d_real"].append(torch.sigmoid(real_logits).mean().item())

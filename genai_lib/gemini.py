@@ -20,6 +20,7 @@ Typical use::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -91,10 +92,21 @@ class GeminiConfig:
                 f"base_url={self.base_url!r}, total_timeout_s={self.total_timeout_s}, max_attempts={self.max_attempts})")
 
 
-def redact(text: str, key: str = "") -> str:
-    """Remove the key (and anything shaped like a Google API key) from ``text``."""
-    if key:
-        text = text.replace(key, "[redacted]")
+def redact(text: str, key: str) -> str:
+    """Remove the configured key, whatever its shape, and anything shaped like a Google API key, from ``text``.
+
+    The key is also removed as it would appear URL-encoded, JSON-escaped or inside a ``repr``, the
+    forms in which an HTTP library or an exception message may quote it. Callers always pass the key
+    they use (``''`` when there is none): a key that is not shaped like ``AIza...`` is caught only so.
+    """
+    from urllib.parse import quote, quote_plus
+
+    key = key or ""
+    if key.strip():
+        forms = {key, key.strip(), quote(key, safe=""), quote_plus(key), json.dumps(key)[1:-1], repr(key)[1:-1],
+                 key.encode("unicode_escape").decode("ascii")}
+        for form in sorted((f for f in forms if f), key=len, reverse=True):  # longest first
+            text = text.replace(form, "[redacted]")
     return KEY_PATTERN.sub("[redacted]", text)
 
 
@@ -141,10 +153,10 @@ def _retry_after(exc: Any) -> float | None:
     return None
 
 
-def _explain(exc: Any, model: str) -> GeminiError:
-    """Turn the SDK's APIError into a short sentence (the server's message is redacted and trimmed)."""
+def _explain(exc: Any, model: str, key: str) -> GeminiError:
+    """Turn the SDK's APIError into a short sentence (the server's message is redacted, then trimmed)."""
     code, status = getattr(exc, "code", None), getattr(exc, "status", None) or ""
-    message = redact(str(getattr(exc, "message", "") or ""))[:200]
+    message = redact(str(getattr(exc, "message", "") or ""), key)[:200]
     if "API_KEY_INVALID" in str(getattr(exc, "details", "")) or code in (401, 403):
         return GeminiError("Gemini rejected the API key. Check the GEMINI_API_KEY setting "
                            "(keys are created at https://aistudio.google.com/apikey).", "bad_key")
@@ -188,6 +200,7 @@ class GeminiChat:
     def name(self) -> str:
         return f"Gemini ({self.config.model})"
 
+    # [start:request]
     def _request(self, contents: list[dict[str, Any]], system: str | None, timeout_s: float,
                  generation: dict[str, Any]) -> Iterator[Any]:
         """One streaming call of the SDK (lazy: nothing is sent until the first ``next``)."""
@@ -195,29 +208,45 @@ class GeminiChat:
         config = t.GenerateContentConfig(system_instruction=system or None, **generation,
                                          http_options=t.HttpOptions(timeout=max(1, int(timeout_s * 1000))))
         return self._client.models.generate_content_stream(model=self.config.model, contents=contents, config=config)
+    # [end:request]
 
-    # BEGIN-GEMINI-STREAM
+    # [start:gemini-stream]
     def stream(self, contents: list[dict[str, Any]], system: str | None = None, temperature: float = 0.7,
-               top_p: float = 0.95, max_output_tokens: int = 512) -> Iterator[str]:
+               top_p: float = 0.95, max_output_tokens: int = 512,
+               on_usage: Callable[[int], None] | None = None) -> Iterator[str]:
         """Yield the answer's text piece by piece.
 
         Args:
             contents: the conversation, ``[{"role": "user"|"model", "parts": [{"text": ...}]}, ...]``.
             system: the system instruction (``None`` for none).
             temperature, top_p, max_output_tokens: Gemini's ``generationConfig`` fields.
+            on_usage: called once per attempt with the tokens Gemini reported
+                (``usageMetadata.totalTokenCount``), however the attempt ended.
 
         Raises:
             GeminiError: with a short message for the user; ``partial`` holds what arrived before it.
+                It carries no chained SDK exception: those quote the server's message, which may hold the key.
         """
+        try:
+            yield from self._attempts(contents, system, temperature, top_p, max_output_tokens, on_usage)
+        except GeminiError as exc:
+            exc.__cause__ = exc.__context__ = None
+            raise
+
+    def _attempts(self, contents: list[dict[str, Any]], system: str | None, temperature: float, top_p: float,
+                  max_output_tokens: int, on_usage: Callable[[int], None] | None) -> Iterator[str]:
+        """The retry loop behind :meth:`stream`."""
         from google.genai import errors
 
         cfg, transport = self.config, _transport_errors()
         generation = {"temperature": temperature, "top_p": top_p, "max_output_tokens": max_output_tokens}
         deadline = time.monotonic() + cfg.total_timeout_s
         for attempt in range(1, cfg.max_attempts + 1):
-            received, finish = "", None
+            received, finish, tokens = "", None, 0
             try:
                 for chunk in self._request(contents, system, deadline - time.monotonic(), generation):
+                    usage = chunk.usage_metadata
+                    tokens = (usage.total_token_count if usage and usage.total_token_count else 0) or tokens
                     if chunk.prompt_feedback and chunk.prompt_feedback.block_reason:
                         reason = chunk.prompt_feedback.block_reason.value
                         raise GeminiError(f"Gemini blocked this prompt ({reason}). Please rephrase it.", "safety")
@@ -251,12 +280,12 @@ class GeminiChat:
                                       "Try again, or ask for a shorter answer.", "timeout") from None
                 retryable = code in RETRYABLE_STATUS or (code is None and isinstance(exc, transport))
                 if not retryable:
-                    raise _explain(exc, cfg.model) from None
+                    raise _explain(exc, cfg.model, cfg.api_key) from None
                 if attempt == cfg.max_attempts:
                     if code is None:
                         raise GeminiError("Could not reach Gemini (the connection failed "
                                           f"{cfg.max_attempts} times). Check the network.", "unreachable") from None
-                    raise _explain(exc, cfg.model) from None
+                    raise _explain(exc, cfg.model, cfg.api_key) from None
                 delay = backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_cap_s, _retry_after(exc))
                 if time.monotonic() + delay > deadline:
                     raise GeminiError(f"Gemini asked us to wait {delay:.0f} s, longer than the time limit; "
@@ -266,4 +295,7 @@ class GeminiChat:
                 if self.on_retry:
                     self.on_retry(attempt, delay, reason)
                 time.sleep(delay)
-    # END-GEMINI-STREAM
+            finally:  # count what Gemini billed for this attempt, however it ended
+                if tokens and on_usage:
+                    on_usage(tokens)
+    # [end:gemini-stream]

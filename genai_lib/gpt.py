@@ -12,25 +12,26 @@ Shapes: ``B`` batch, ``T`` sequence length, ``C`` embedding width (``n_embd``), 
 Typical use::
 
     from genai_lib import corpus, gpt
-    cfg = gpt.PRESETS["offline"]                 # or gpt.preset() for the active profile
+    cfg = gpt.preset("offline")                  # or gpt.preset() for the active profile
     model = gpt.build(replace(cfg, vocab_size=tok.vocab_size))
-    history = gpt.train(model, train_data, val_data, gpt.TRAIN_PRESETS["offline"])
+    history = gpt.train(model, train_data, val_data, gpt.train_preset("offline"))
     ids = gpt.generate(model, idx, max_new_tokens=200, temperature=0.8, top_k=20)
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.core import GenAIError, get_device, preset_of
 
 
+# [start:gptconfig]
 @dataclass
 class GPTConfig:
     """The shape of the model. The presets differ only in these numbers."""
@@ -42,6 +43,7 @@ class GPTConfig:
     n_embd: int = 128       # width C of the residual stream (the embedding size)
     dropout: float = 0.0    # dropout probability while training (0 = off, fine for short runs)
     bias: bool = True       # biases in the Linear and LayerNorm layers, as in GPT-2
+# [end:gptconfig]
 
     def validate(self) -> None:
         """Raise :class:`GenAIError` if the numbers cannot make a model."""
@@ -91,10 +93,16 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 
 def preset(profile: str | None = None, **overrides) -> GPTConfig:
     """The active profile's :class:`GPTConfig`, with ``overrides`` (e.g. ``vocab_size=...``) applied."""
-    return replace(PRESETS[get_profile(profile)], **overrides)
+    return preset_of(PRESETS, profile, **overrides)
+
+
+def train_preset(profile: str | None = None, **overrides) -> TrainConfig:
+    """The training run's preset :class:`TrainConfig` of ``profile``, with ``overrides`` applied."""
+    return preset_of(TRAIN_PRESETS, profile, **overrides)
 
 
 # ----------------------------------------------------------------------------------- attention
+# [start:causal-attention]
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Scaled dot-product attention with a causal mask, written out.
 
@@ -114,8 +122,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     scores = scores.masked_fill(~allowed, float("-inf"))
     weights = F.softmax(scores, dim=-1)                                 # (B, nh, Tq, Tk), rows sum to 1
     return weights @ v                                                  # (B, nh, Tq, hs)
+# [end:causal-attention]
 
 
+# [start:kvcache]
 class KVCache:
     """The keys and values of every token seen so far, one ``(k, v)`` pair per layer.
 
@@ -138,8 +148,10 @@ class KVCache:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         self.layers[layer] = (k, v)
         return k, v
+# [end:kvcache]
 
 
+# [start:causalselfattention]
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention: every position mixes in information from earlier ones."""
 
@@ -161,6 +173,7 @@ class CausalSelfAttention(nn.Module):
         y = causal_attention(q, k, v)                                       # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)                    # (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y))                           # (B, T, C)
+# [end:causalselfattention]
 
 
 class MLP(nn.Module):
@@ -177,6 +190,7 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))       # (B, T, C) -> (B, T, 4C) -> (B, T, C)
 
 
+# [start:block]
 class Block(nn.Module):
     """One transformer block, pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x))."""
 
@@ -191,15 +205,17 @@ class Block(nn.Module):
         x = x + self.attn(self.ln_1(x), cache)  # tokens talk to each other   (B, T, C)
         x = x + self.mlp(self.ln_2(x))          # each token thinks on its own (B, T, C)
         return x
+# [end:block]
 
 
+# [start:gpt]
 class GPT(nn.Module):
     """The decoder-only transformer language model."""
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         cfg.validate()
-        self.config = cfg
+        self.cfg = cfg
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),   # token embeddings   (V, C)
             wpe=nn.Embedding(cfg.block_size, cfg.n_embd),   # position embeddings, learned (block_size, C)
@@ -213,6 +229,7 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():  # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer)
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+# [end:gpt]
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -225,6 +242,7 @@ class GPT(nn.Module):
         """Parameters, counting the tied embedding/head matrix once."""
         return sum(p.numel() for p in self.parameters())
 
+    # [start:forward]
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for the next token at every position, and the loss if ``targets`` are given.
@@ -239,9 +257,9 @@ class GPT(nn.Module):
         """
         B, T = idx.shape
         past = len(cache) if cache is not None else 0
-        if past + T > self.config.block_size:
-            raise GenAIError(f"The model sees at most block_size={self.config.block_size} tokens, "
-                             f"got {past + T}; crop the context to the last {self.config.block_size} tokens.")
+        if past + T > self.cfg.block_size:
+            raise GenAIError(f"The model sees at most block_size={self.cfg.block_size} tokens, "
+                             f"got {past + T}; crop the context to the last {self.cfg.block_size} tokens.")
         pos = torch.arange(past, past + T, device=idx.device)            # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)        # (B, T, C) + (T, C) -> (B, T, C)
         x = self.transformer.drop(x)
@@ -252,6 +270,7 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
+    # [end:forward]
 
 
 def build(cfg: GPTConfig | None = None, device: str | None = None) -> GPT:
@@ -268,7 +287,7 @@ def estimate_loss(model: GPT, data: torch.Tensor, cfg: TrainConfig, generator: t
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
-    losses = [model(*get_batch(data, model.config.block_size, cfg.batch_size, generator, dev))[1].item()
+    losses = [model(*get_batch(data, model.cfg.block_size, cfg.batch_size, generator, dev))[1].item()
               for _ in range(cfg.eval_iters)]
     model.train(was_training)
     return sum(losses) / len(losses)
@@ -298,7 +317,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
     """
     from genai_lib.corpus import get_batch
 
-    cfg = cfg if cfg is not None else TRAIN_PRESETS[get_profile()]
+    cfg = cfg if cfg is not None else train_preset()
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.eval_interval < 1 or cfg.eval_iters < 1:
         raise GenAIError(f"steps, batch_size, eval_interval and eval_iters must be positive: {cfg}")
     dev = next(model.parameters()).device
@@ -323,7 +342,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
             bar.set_postfix(train=f"{history['train'][-1]:.3f}", val=f"{history['val'][-1]:.3f}")
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
-        x, y = get_batch(train_data, model.config.block_size, cfg.batch_size, batches, dev)  # (B, T), (B, T)
+        x, y = get_batch(train_data, model.cfg.block_size, cfg.batch_size, batches, dev)  # (B, T), (B, T)
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -337,10 +356,22 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
 
 
 # ----------------------------------------------------------------------------------- generation
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits of the last dimension and set the rest to −inf (``k=0``: keep all).
+
+    Used by :func:`generate` and by :meth:`genai_lib.text.LanguageModel.next_token_distribution`.
+    """
+    if not k:
+        return logits
+    kth = torch.topk(logits, min(k, logits.size(-1))).values[..., -1:]     # (..., 1) the k-th largest
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+# [start:generate]
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, greedy: bool = False, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             top_k: int = 0, greedy: bool = False, use_cache: bool = True,
+             seed: int | None = None) -> torch.Tensor:
     """Extend ``idx`` by ``max_new_tokens`` tokens, one at a time.
 
     Args:
@@ -348,11 +379,11 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         idx: the prompt's token ids ``(B, T)``, at least one token.
         max_new_tokens: how many tokens to add.
         temperature: divides the logits before sampling (< 1 sharper, > 1 flatter).
-        top_k: sample only among the ``top_k`` most likely tokens (``None`` = all).
+        top_k: sample only among the ``top_k`` most likely tokens (0 = no limit).
         greedy: take the most likely token instead of sampling.
         use_cache: keep keys and values in a :class:`KVCache` so each step only processes the
             newest token. Without it every step reruns the whole context. Both give the same tokens.
-        generator: a seeded ``torch.Generator`` for reproducible sampling.
+        seed: seeds the sampling so that a call can be repeated (``None`` = the global generator).
 
     Returns:
         ``(B, T + max_new_tokens)``: the prompt followed by the new tokens.
@@ -364,28 +395,27 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     if not greedy and not temperature > 0:
         raise GenAIError(f"temperature must be > 0, got {temperature}; use greedy=True for deterministic output.")
     model.eval()
-    block = model.config.block_size
-    cache = KVCache(model.config.n_layer) if use_cache else None
+    generator = None if seed is None else torch.Generator(device=idx.device).manual_seed(seed)
+    block = model.cfg.block_size
+    cache = KVCache(model.cfg.n_layer) if use_cache else None
     logits, _ = model(idx[:, -block:], cache=cache)                       # prefill: (B, T, V)
     for _ in range(max_new_tokens):
         logits = logits[:, -1, :] / (1.0 if greedy else temperature)      # (B, V)
         if greedy:
             nxt = logits.argmax(dim=-1, keepdim=True)                       # (B, 1)
         else:
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = F.softmax(logits, dim=-1)                               # (B, V)
+            probs = F.softmax(top_k_filter(logits, top_k), dim=-1)         # (B, V)
             nxt = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
         idx = torch.cat([idx, nxt], dim=1)                                  # (B, T + 1)
         if cache is None or idx.size(1) > block:
             # No cache, or the window slid: with learned absolute positions every token now sits one
             # position earlier, so cached keys are stale. Recompute the last `block` tokens.
-            cache = KVCache(model.config.n_layer) if use_cache else None
+            cache = KVCache(model.cfg.n_layer) if use_cache else None
             logits, _ = model(idx[:, -block:], cache=cache)                 # (B, T', V)
         else:
             logits, _ = model(nxt, cache=cache)                             # only the new token: (B, 1, V)
     return idx
+# [end:generate]
 
 
 def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int = 200, seed: int = 0,
@@ -395,7 +425,7 @@ def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int = 200,
         raise GenAIError("The prompt is empty; give the model at least one character to continue.")
     dev = next(model.parameters()).device
     idx = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long, device=dev)  # (1, T)
-    out = generate(model, idx, max_new_tokens, generator=torch.Generator(device=dev).manual_seed(seed), **kwargs)
+    out = generate(model, idx, max_new_tokens, seed=seed, **kwargs)
     return tokenizer.decode(out[0].tolist())
 
 
@@ -408,7 +438,7 @@ def to_hf(model: GPT):
     """
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = model.config
+    cfg = model.cfg
     if not cfg.bias:
         raise GenAIError("GPT-2 has biases everywhere; only a GPTConfig with bias=True maps onto it.")
     hf_cfg = GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.n_embd,

@@ -21,7 +21,6 @@ Typical use::
 
 from __future__ import annotations
 
-import os
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, cache_dir
+from genai_lib.core import GenAIError, atomic_write, cache_dir
 
 CLASSIFIER_VERSION = "digits-cnn-v1"   # change it when the network or its training changes
 FEATURE_DIM = 64                       # size of the penultimate layer used by FID
@@ -123,9 +122,8 @@ def classifier() -> tuple[DigitClassifier, float]:
         except Exception:                       # a damaged file: train again and overwrite it
             pass
     model, acc = train_classifier()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"state_dict": model.state_dict(), "test_accuracy": acc}, tmp)
-    os.replace(tmp, path)                       # atomic: readers never see half a file
+    with atomic_write(path) as tmp:             # atomic: readers never see half a file
+        torch.save({"state_dict": model.state_dict(), "test_accuracy": acc}, tmp)
     return model, acc
 
 
@@ -155,6 +153,7 @@ def probabilities(images: Any) -> np.ndarray:
     return torch.cat([model(b).softmax(-1) for b in x.split(1024)]).double().numpy()
 
 
+# [start:frechet-distance]
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                      eps: float = 1e-6) -> float:
     """Fréchet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
@@ -190,6 +189,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         covmean = covmean.real
     value = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)
     return float(max(value, 0.0))
+# [end:frechet-distance]
 
 
 def _stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.core import GenAIError, preset_of
 from genai_lib.text import GenerationConfig, LanguageModel, Messages
 
 ANSWER_MARK = "Answer:"  # the chain-of-thought prompts ask the model to end with "Answer: <answer>"
@@ -170,11 +170,17 @@ PRESETS: dict[str, PromptingConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> PromptingConfig:
+    """The profile's preset :class:`PromptingConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
 # ----------------------------------------------------------------------------- prompts
 def _user(task: Task, question: str) -> str:
     return f"{task.instruction}\n{question}"
 
 
+# [start:build-messages]
 def build_messages(task: Task, question: str, technique: str) -> list[dict[str, str]]:
     """The chat conversation that asks ``question`` with ``technique``.
 
@@ -198,6 +204,7 @@ def build_messages(task: Task, question: str, technique: str) -> list[dict[str, 
         content += f"\nLet's think step by step, then give the final answer as '{ANSWER_MARK} <answer>'."
     msgs.append({"role": "user", "content": content})
     return msgs
+# [end:build-messages]
 
 
 # ----------------------------------------------------------------------------- answer extraction
@@ -210,6 +217,7 @@ def _answer_part(reply: str) -> str:
     return reply[idx + len(ANSWER_MARK):] if idx >= 0 else reply
 
 
+# [start:extract-number]
 def extract_number(reply: str) -> float | None:
     """The number a reply gives as its answer: the first number after ``Answer:``, else the last number.
 
@@ -229,6 +237,7 @@ def extract_label(reply: str, labels: Sequence[str]) -> str | None:
     part = _answer_part(reply).lower()
     hits = [(m.start(), lab) for lab in labels for m in [re.search(rf"\b{re.escape(lab.lower())}\b", part)] if m]
     return min(hits)[1] if hits else None
+# [end:extract-number]
 
 
 def _norm(s: str) -> str:
@@ -291,7 +300,7 @@ def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: P
     Returns:
         A :class:`Result` with one row per question and sample.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     if not isinstance(samples, int) or samples < 1:
         raise GenAIError(f"samples must be a positive integer, got {samples!r}")
     cot = technique in ("chain_of_thought", "zero_shot_cot")
@@ -334,7 +343,7 @@ def sampling_sweep(lm: LanguageModel, tasks: Sequence[Task] = TASKS, technique: 
     Returns:
         setting name -> :class:`Result`.
     """
-    cfg = config or PRESETS[get_profile(lm.profile)]
+    cfg = config or preset(lm.profile)
     small = replace(cfg, items_per_task=cfg.sweep_items_per_task)
     out = {}
     for name, gen in (settings or SWEEP_SETTINGS).items():

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.core import GenAIError, get_profile
+from genai_lib.registry import load_pretrained, resolve, spec
 from genai_lib.text import GenerationConfig, LanguageModel
 
 
@@ -92,6 +92,7 @@ ITEMS: tuple[QAItem, ...] = (
 
 
 # ----------------------------------------------------------------------------- SQuAD scoring
+# [start:normalize-answer]
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
     text = text.lower()
@@ -121,6 +122,7 @@ def f1(prediction: str, answers: Sequence[str]) -> float:
     if not answers:
         raise GenAIError("f1 needs at least one reference answer.")
     return max(_f1(prediction, a) for a in answers)
+# [end:normalize-answer]
 
 
 def score(predictions: Sequence[str], items: Sequence[QAItem]) -> dict[str, float]:
@@ -148,6 +150,7 @@ QA_EXAMPLES: tuple[QAItem, ...] = (
 CLOSED_BOOK_INSTRUCTION = "Answer the question with the shortest phrase that answers it, not a full sentence."
 
 
+# [start:qa-messages]
 def qa_messages(item: QAItem, examples: Sequence[QAItem] = QA_EXAMPLES, closed_book: bool = False) -> list[dict[str, str]]:
     """The chat conversation that asks a generative reader ``item``'s question, after the worked ``examples``.
 
@@ -161,6 +164,7 @@ def qa_messages(item: QAItem, examples: Sequence[QAItem] = QA_EXAMPLES, closed_b
         if ex is not item:
             msgs.append({"role": "assistant", "content": ex.answers[0]})
     return msgs
+# [end:qa-messages]
 
 
 class ExtractiveReader:
@@ -169,8 +173,8 @@ class ExtractiveReader:
     The model reads ``[CLS] question [SEP] context [SEP]`` and gives every token two scores: how
     likely the answer *starts* there and how likely it *ends* there. The answer is the context span
     with the best start + end score (end not before start, at most ``max_answer_tokens`` long), cut
-    out of the context with the tokenizer's character offsets. This is what transformers 4's
-    ``pipeline("question-answering")`` did; transformers 5 removed that pipeline, so it is written here.
+    out of the context with the tokenizer's character offsets. This is what transformers'
+    ``pipeline("question-answering")`` did up to version 5.2; 5.3 removed that pipeline, so it is written here.
 
     Args:
         tokenizer: a fast tokenizer (it must return offset mappings).
@@ -216,6 +220,7 @@ class ExtractiveReader:
         return results[0] if single else results
 
 
+# [start:best-span]
 def best_span(start_logits, end_logits, allowed, max_len: int) -> tuple[int, int]:
     """The (start, end) token pair with the largest start + end logit, end >= start, end - start < max_len.
 
@@ -238,6 +243,7 @@ def best_span(start_logits, end_logits, allowed, max_len: int) -> tuple[int, int
     valid = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_len) & allowed[:, None] & allowed[None, :]
     flat = int(torch.argmax(scores.masked_fill(~valid, float("-inf"))))
     return flat // t, flat % t
+# [end:best-span]
 
 
 def load(profile: str | None = None, path: str | None = None, device: str | None = None):
@@ -256,16 +262,11 @@ def load(profile: str | None = None, path: str | None = None, device: str | None
     prof = get_profile(profile)
     if path is None and spec("qa", prof).kind != "hub":
         return text.load("qa", prof, device=device)
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForQuestionAnswering
 
-    source = path or model_path("qa", prof)
-    revision = None if path else spec("qa", prof).revision
-    try:
-        tok = AutoTokenizer.from_pretrained(source, revision=revision)
-        model = AutoModelForQuestionAnswering.from_pretrained(source, revision=revision).to(get_device(device))
-    except OSError as exc:
-        raise GenAIError(f"Could not load an extractive question-answering model from {source!r}: {exc}") from exc
-    return ExtractiveReader(tok, model, name=str(path) if path else spec("qa", prof).hub_id)
+    src = resolve("qa", prof, path)
+    tok, model = load_pretrained(src, AutoModelForQuestionAnswering, "an extractive question-answering model", device)
+    return ExtractiveReader(tok, model, name=src.name)
 
 
 def clean_generated(answer: str) -> str:

@@ -2,7 +2,7 @@
 
 Four steps, each a few lines here:
 
-1. **chunk** every file into pieces that follow its headings and paragraphs, with a little overlap,
+1. **chunk** (:mod:`genai_lib.chunking`) every file into pieces that follow its headings and paragraphs, with a little overlap,
    remembering the file and heading of each piece so that an answer can cite it;
 2. **embed** the chunks with a sentence encoder (:mod:`genai_lib.embed`) into an index kept on disk,
    re-embedding only the chunks whose text changed;
@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from genai_lib.core import GenAIError, get_profile
+from genai_lib.chunking import Chunk, book_root, chunk_markdown, corpus_files, slugify  # noqa: F401  (the API)
+from genai_lib.core import GenAIError, atomic_write, preset_of
 
 
 @dataclass
@@ -61,176 +61,14 @@ PRESETS: dict[str, RAGConfig] = {
     "hub": RAGConfig(max_chars=1000, overlap=150, k=4, max_new_tokens=48),
 }
 
+
+def preset(profile: str | None = None, **overrides: Any) -> RAGConfig:
+    """The profile's preset :class:`RAGConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
 SYSTEM_WITH = ("Answer the question using the numbered sources. Reply with one short sentence "
                "and cite the source you used like [1].")
 SYSTEM_WITHOUT = "Answer the question with one short sentence."
-
-
-# ----------------------------------------------------------------------------- 1. chunking
-@dataclass(frozen=True)
-class Chunk:
-    """A piece of one file. ``text == document[start:end]``; ``document[core:end]`` is new text
-    (``document[start:core]`` repeats the end of the previous chunk)."""
-
-    source: str    # the file, relative to the book's root, e.g. "chapters/rag.md"
-    heading: str   # the heading path, e.g. "Retrieval-augmented generation > Chunking"
-    anchor: str    # the innermost heading's slug, e.g. "chunking"
-    start: int
-    core: int
-    end: int
-    text: str
-
-    @property
-    def cite(self) -> str:
-        """Where a reader finds it: ``file#anchor``."""
-        return f"{self.source}#{self.anchor}"
-
-    def embed_text(self) -> str:
-        """What is embedded: the heading path, then the text (headings carry much of the meaning)."""
-        return f"{self.heading}\n{self.text}"
-
-
-def slugify(heading: str) -> str:
-    """A heading's anchor as MyST writes it: lower case, punctuation dropped, spaces to hyphens."""
-    slug = re.sub(r"[^\w\s-]", "", heading.lower()).strip()
-    return re.sub(r"[\s_]+", "-", slug) or "top"
-
-
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-
-
-def _fence(line: str, open_fence: str | None) -> str | None:
-    """The code fence open after ``line``: opened by a fence line, closed by a bare one as long."""
-    m = _FENCE.match(line)
-    if not m:
-        return open_fence
-    if open_fence is None:
-        return m.group(1)
-    mark = m.group(1)
-    closes = mark[0] == open_fence[0] and len(mark) >= len(open_fence) and line.strip() == mark
-    return None if closes else open_fence
-
-
-def _sections(doc: str, title: str) -> list[tuple[int, str, str]]:
-    """(start offset, heading path, anchor) of each section; code fences never hold headings."""
-    pos, fence, stack = 0, None, []
-    sections = [(0, title, slugify(title))]
-    lines = doc.splitlines(keepends=True)
-    if lines and lines[0].strip() == "---":  # front matter: its `title:` names the top section
-        for i, line in enumerate(lines[1:], 1):
-            if line.startswith("title:"):
-                title = line.split(":", 1)[1].strip().strip("'\"") or title
-                sections = [(0, title, slugify(title))]
-            if line.strip() == "---":
-                pos = sum(len(x) for x in lines[:i + 1])
-                lines = lines[i + 1:]
-                break
-    for line in lines:
-        was_open, fence = fence, _fence(line, fence)
-        if was_open is None and fence is None and (h := _HEADING.match(line)):
-            level, name = len(h.group(1)), h.group(2).strip()
-            stack = [(lv, nm) for lv, nm in stack if lv < level] + [(level, name)]
-            path = " > ".join([title] + [nm for lv, nm in stack if nm != title])
-            sections.append((pos, path, slugify(name)))
-        pos += len(line)
-    return [s for i, s in enumerate(sections) if i + 1 == len(sections) or sections[i + 1][0] > s[0]]
-
-
-def _paragraph_ends(doc: str, start: int, end: int) -> list[int]:
-    """Offsets in (start, end] where paragraphs end: after a run of blank lines, outside code fences."""
-    ends, pos, fence, prev_blank = [], start, None, False
-    for line in doc[start:end].splitlines(keepends=True):
-        blank = not line.strip()
-        if prev_blank and not blank and fence is None:
-            ends.append(pos)
-        fence = _fence(line, fence)
-        prev_blank = blank
-        pos += len(line)
-    return ends + [end]
-
-
-def _split_long(doc: str, start: int, end: int, size: int) -> list[int]:
-    """Cut [start, end) into pieces of at most ``size`` characters, at whitespace when possible."""
-    cuts, pos = [], start
-    while end - pos > size:
-        window = doc[pos:pos + size]
-        ws = max(window.rfind(" "), window.rfind("\n"))
-        cut = pos + (ws + 1 if ws > size // 2 else size)
-        cuts.append(cut)
-        pos = cut
-    return cuts + [end]
-
-
-def chunk_markdown(doc: str, source: str, max_chars: int = 600, overlap: int = 100) -> list[Chunk]:
-    """Split a Markdown document into chunks that follow its headings and paragraphs.
-
-    Sections (by heading) are never mixed in one chunk. Inside a section whole paragraphs are packed
-    into a chunk while they fit; a paragraph longer than a chunk is cut at whitespace. Each chunk but
-    a section's first starts with up to ``overlap`` characters of the chunk before it.
-
-    Args:
-        doc: the document's text.
-        source: its name (kept in every chunk for citations).
-        max_chars: the longest chunk, overlap included.
-        overlap: characters repeated from the previous chunk (0 <= overlap <= max_chars // 2).
-
-    Returns:
-        The chunks in document order; their ``doc[core:end]`` spans cover the document exactly once.
-    """
-    if not isinstance(max_chars, int) or max_chars < 20:
-        raise GenAIError(f"max_chars must be an integer >= 20, got {max_chars!r}")
-    if not isinstance(overlap, int) or not 0 <= overlap <= max_chars // 2:
-        raise GenAIError(f"overlap must be an integer from 0 to max_chars // 2 = {max_chars // 2}, got {overlap!r}")
-    title = Path(source).stem
-    sections = _sections(doc, title)
-    budget = max_chars - overlap  # new characters per chunk
-    chunks = []
-    for i, (s_start, path, anchor) in enumerate(sections):
-        s_end = sections[i + 1][0] if i + 1 < len(sections) else len(doc)
-        paragraphs = _paragraph_ends(doc, s_start, s_end)
-        ends: list[int] = []
-        for a, b in zip([s_start] + paragraphs[:-1], paragraphs):
-            ends.extend(_split_long(doc, a, b, budget))
-        core = s_start
-        for j, e in enumerate(ends):  # pack paragraphs greedily
-            if j + 1 < len(ends) and ends[j + 1] - core <= budget:
-                continue
-            start = core
-            if core > s_start and overlap:
-                start = max(s_start, core - overlap)
-                ws = re.search(r"\s", doc[start:core])  # do not begin in the middle of a word
-                start = start + ws.end() if ws and start + ws.end() < core else start
-            chunks.append(Chunk(source, path, anchor, start, core, e, doc[start:e]))
-            core = e
-    return chunks
-
-
-def book_root(start: str | Path | None = None) -> Path:
-    """The book's root folder (the one with ``myst.yml``): ``GENAI_BOOK_ROOT``, a parent of ``start``
-    (default: the working directory), or else :func:`genai_lib.booksource.find` (beside the imported
-    genai_lib, or the repository at the commit pip installed it from, fetched once)."""
-    env = os.environ.get("GENAI_BOOK_ROOT", "").strip()
-    here = Path(env or start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
-        if (folder / "myst.yml").exists():
-            return folder
-    from genai_lib import booksource    # a notebook opened alone (Colab): beside genai_lib, or fetched
-
-    found = None if env else booksource.find()
-    if found is not None:
-        return found
-    raise GenAIError(f"No myst.yml found in {here} or its parents; run from a clone of the book's repository "
-                     "or set GENAI_BOOK_ROOT to it.")
-
-
-def corpus_files(root: str | Path) -> list[Path]:
-    """The book's text: ``index.md`` and every ``chapters/*.md`` under ``root``, sorted."""
-    root = Path(root)
-    files = ([root / "index.md"] if (root / "index.md").exists() else []) + sorted((root / "chapters").glob("*.md"))
-    if not files:
-        raise GenAIError(f"No index.md or chapters/*.md under {root}: the corpus is empty.")
-    return files
 
 
 # ----------------------------------------------------------------------------- 2. vectors and the index
@@ -272,6 +110,7 @@ class VectorStore:
         if q.shape[1] != self.vectors.shape[1]:
             raise GenAIError(f"Queries have {q.shape[1]} dimensions but the index has {self.vectors.shape[1]}; "
                              "embed them with the same model as the index.")
+        # [start:search]
         k = min(int(k), len(self.vectors))
         if self._faiss is not None:
             return self._faiss.search(q, k)
@@ -280,6 +119,7 @@ class VectorStore:
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
         ids = np.take_along_axis(top, order, 1)
         return np.take_along_axis(scores, ids, 1), ids
+        # [end:search]
 
 
 @dataclass
@@ -323,13 +163,8 @@ def _read_saved(path: Path) -> dict[str, np.ndarray]:
 
 def _write_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write an .npz file so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None = None,
@@ -347,7 +182,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         The :class:`Index`; ``index.stats`` says how many chunks were embedded and how many reused,
         and whether the file was rewritten (only when some chunk's content hash changed).
     """
-    cfg = config or PRESETS[get_profile()]
+    cfg = config or preset()
     chunks = []
     for f in files:
         path = Path(f)
@@ -355,6 +190,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         chunks += chunk_markdown(path.read_text(encoding="utf-8"), name, cfg.max_chars, cfg.overlap)
     if not chunks:
         raise GenAIError("The corpus is empty: no files were given (or they hold no text); nothing to index.")
+    # [start:embed-cache]
     keys = [_key(c, embedder.name) for c in chunks]
     saved_path = Path(folder) / "index.npz" if folder is not None else None
     saved = _read_saved(saved_path) if saved_path else {}
@@ -368,6 +204,7 @@ def build_index(files: Sequence[str | Path], embedder, folder: str | Path | None
         _write_atomic(saved_path, keys=np.array(keys), vectors=vectors,
                       chunks=np.array(json.dumps([asdict(c) for c in chunks])), model=np.array(embedder.name))
         written = True
+    # [end:embed-cache]
     stats = {"chunks": len(chunks), "embedded": len(todo), "reused": len(chunks) - sum(k in todo for k in keys),
              "written": written}
     return Index(chunks, vectors, embedder.name, cfg.backend, stats)
@@ -411,29 +248,6 @@ def citations(answer: str, hits: Sequence[Chunk]) -> tuple[list[int], str]:
     return [], "none"
 
 
-@torch.no_grad()
-def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 8,
-                   progress: bool = False) -> list[str]:
-    """Greedy continuations of many prompts, ``batch_size`` at a time (left padding).
-
-    Args:
-        model: a causal LM (a ``transformers`` or ``peft`` model).
-        tokenizer: its tokenizer.
-        prompts: the full prompts (chat template already applied).
-        max_new_tokens: the longest continuation.
-        batch_size: prompts per batch; similar lengths are batched together to waste little padding.
-
-    Returns:
-        The continuations, without the prompts and special tokens, in the order of ``prompts``.
-    """
-    from genai_lib.text import LanguageModel  # the one batched generation loop of the library
-
-    lm = LanguageModel(tokenizer, model, name="batch")
-    outs = lm.generate_batch(list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size,
-                             progress=progress, seed=None)
-    return [o.strip() for o in outs]
-
-
 class RAG:
     """Retriever + generator.
 
@@ -441,7 +255,7 @@ class RAG:
         index: an :class:`Index` built with ``embedder``.
         embedder: embeds the questions (the same model as the index).
         lm: a :class:`genai_lib.text.LanguageModel` that writes the answers.
-        config: settings; the profile's preset when ``None``.
+        config: settings; the preset of ``lm``'s profile when ``None``.
     """
 
     def __init__(self, index: Index, embedder, lm, config: RAGConfig | None = None) -> None:
@@ -449,7 +263,7 @@ class RAG:
             raise GenAIError(f"The index was embedded with {index.model!r} but the questions would be embedded "
                              f"with {embedder.name!r}; rebuild the index with this embedder.")
         self.index, self.embedder, self.lm = index, embedder, lm
-        self.config = config or PRESETS[get_profile()]
+        self.config = config or preset(lm.profile)
 
     def retrieve(self, questions: Sequence[str], k: int | None = None) -> list[list[tuple[Chunk, float]]]:
         """The ``k`` chunks most similar to each question, best first, with their cosine similarity."""
@@ -458,12 +272,14 @@ class RAG:
         scores, ids = self.index.store.search(self.embedder.encode(list(questions)), k or self.config.k)
         return [[(self.index.chunks[i], float(s)) for s, i in zip(srow, irow)] for srow, irow in zip(scores, ids)]
 
+    # [start:prompt]
     def prompt(self, question: str, hits: Sequence[Chunk]) -> str:
         """The chat prompt: numbered sources (when there are any), then the question."""
         if not hits:
             return self.lm.format_chat(f"Question: {question}", system=SYSTEM_WITHOUT)
         sources = "\n\n".join(f"[{n}] ({c.heading})\n{c.text.strip()}" for n, c in enumerate(hits, 1))
         return self.lm.format_chat(f"Sources:\n{sources}\n\nQuestion: {question}", system=SYSTEM_WITH)
+    # [end:prompt]
 
     def answer(self, questions: Sequence[str], k: int | None = None, retrieval: bool = True,
                progress: bool = False) -> list[Answer]:
@@ -474,8 +290,9 @@ class RAG:
             raise GenAIError("answer() needs a non-empty list of non-empty questions.")
         found = self.retrieve(questions, k) if retrieval else [[] for _ in questions]
         prompts = [self.prompt(q, [c for c, _ in hits]) for q, hits in zip(questions, found)]
-        texts = generate_batch(self.lm.model, self.lm.tokenizer, prompts, self.config.max_new_tokens,
-                               self.config.batch_size, progress)
+        texts = [t.strip() for t in self.lm.generate_batch(prompts, max_new_tokens=self.config.max_new_tokens,
+                                                           batch_size=self.config.batch_size, progress=progress,
+                                                           seed=None)]
         out = []
         for q, hits, t in zip(questions, found, texts):
             chunks = [c for c, _ in hits]

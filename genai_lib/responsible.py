@@ -124,6 +124,7 @@ class Watermark:
         h = _mix(seed ^ (token.long() * 0x85EBCA6B))
         return (h & 0xFFFF) < int(self.gamma * 0x10000)
 
+    # [start:green-mask]
     def green_mask(self, prev: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """(B,) previous token ids -> (B, V) boolean mask of the green tokens."""
         v = torch.arange(vocab_size, dtype=torch.int64, device=prev.device)
@@ -136,6 +137,7 @@ class Watermark:
     def detect(self, text: str, tokenizer) -> dict:
         """Tokenise ``text`` as a detector would (no access to the generating run) and :meth:`score` it."""
         return self.score(tokenizer.encode(text, add_special_tokens=False), len(tokenizer))
+    # [end:green-mask]
 
     def score(self, token_ids: Sequence[int], vocab_size: int, prev: int | None = None) -> dict:
         """Count green tokens in a sequence and test them against chance.

@@ -8,7 +8,9 @@ Every notebook calls :func:`start` in its first code cell and :func:`report` in 
     runfacts.report()                                   # a small box: versions, wall time, peak memory
 
 When ``GENAI_RUNFACTS_DIR`` is set (the book build sets it), :func:`report` also writes the facts as
-``<name>.json`` there, so the book can list the cost of every chapter on one page.
+``<name>.json`` there, so the book can list the cost of every chapter on one page. The last cell is
+labelled ``#| label: facts-<name>``: each chapter embeds it (``![](#facts-<name>)``), so the time and
+memory a chapter quotes are those of the build that made the page (see ``docs/PROSE.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from genai_lib.core import get_device, get_profile
+from genai_lib.core import atomic_write, get_device, get_profile
 
 _STATE: dict[str, Any] = {}
 LIBRARIES = ("torch", "transformers", "diffusers", "peft", "genai_lib")
@@ -102,6 +104,28 @@ def facts() -> dict[str, Any]:
     return out
 
 
+def findings(*lines: str) -> None:
+    """Show what this run found, as a short markdown list, for a chapter to embed.
+
+    Each line is a sentence written from the run's own numbers (an f-string in the notebook), so the
+    chapter's reading of the results is that of the run that built the page, in every profile. Label
+    the cell (``#| label: out-<notebook>-findings``) and embed it in the chapter (``![](#...)``).
+
+    Args:
+        lines: the findings, one sentence each.
+    """
+    text = "\n".join(f"- {line}" for line in lines)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            raise ImportError
+        display({"text/markdown": text, "text/plain": text}, raw=True)
+    except ImportError:
+        print(text)
+
+
 def report() -> None:
     """Show the run facts as a small box (HTML in Jupyter, text elsewhere) and save them if asked.
 
@@ -110,10 +134,8 @@ def report() -> None:
     data = facts()
     folder = os.environ.get("GENAI_RUNFACTS_DIR", "").strip()
     if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        tmp = Path(folder) / f".{data['name']}.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, Path(folder) / f"{data['name']}.json")
+        with atomic_write(Path(folder) / f"{data['name']}.json") as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
     rows = [("profile", data["profile"]), ("device", data["device_name"]),
             ("models", ", ".join(data["models"]) or "none (trained here)"),
             ("libraries", ", ".join(f"{k} {v}" for k, v in data["versions"].items())),

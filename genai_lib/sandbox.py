@@ -1,42 +1,60 @@
-"""A sandbox for running generated code: a fresh, limited Python process that reports what happened.
+"""A sandbox for running generated code: a fresh, walled-in Python process whose verdict it cannot forge.
 
-Model-written code is untrusted: it may loop forever, eat all memory, fork, reach the network or write
-where it should not. :func:`run` executes a program in layers of protection, each of which would stop
-most accidents on its own:
+Model-written code is untrusted: it may loop forever, eat all memory, fork, reach the network, read
+secrets or write where it should not. :func:`run` executes a program behind layers of protection:
 
-1. **a separate process**: ``python -I -B`` (isolated mode: no environment variables, no user site,
-   no writing of bytecode) in a new session, killed with its whole process group at the wall-time limit;
-2. **kernel resource limits**, set before the program starts: address space (``RLIMIT_AS``), CPU seconds
-   (``RLIMIT_CPU``), file size (``RLIMIT_FSIZE``), open files, no core dumps, and no new processes
-   (``RLIMIT_NPROC`` = 0; the kernel ignores it for root, which is one reason for layer 4);
-3. **an audit hook** (PEP 578) installed before the program runs, which refuses sockets, fork/exec/
-   subprocess, ``ctypes`` and any file write outside the throwaway working directory;
-4. where the operating system allows: **no network at all** (a new, empty network namespace through
-   ``unshare -n``) and, when started as root, running as the unprivileged user ``nobody``.
+1. **bubblewrap** (``bwrap``, when it can start): new PID, network, IPC, UTS and mount namespaces;
+   the interpreter and its libraries mounted read-only and nothing else of the machine visible; a
+   fresh, size-capped ``tmpfs`` as the working folder and the only writable place; a fresh ``/proc``
+   that shows only the sandbox's own processes; of the caller's environment only ``PATH``; killed with its parent.
+   Started as root, the program then runs as user ``nobody``. Where bubblewrap cannot start (not
+   installed, or a container that forbids namespaces) :func:`run` says so loudly (a
+   :class:`SandboxWarning` and :attr:`SandboxResult.warning`) and keeps the other layers;
+2. **a separate process** (``python -I -B``) in its own session, killed at the wall-time limit, whose
+   output is read up to a cap;
+3. **kernel resource limits** set before the program starts: address space, CPU seconds, file size,
+   open files, processes and threads, no core dumps;
+4. **an audit hook** (PEP 578) that refuses sockets, new processes, ``ctypes``, writes outside the
+   working folder (``dir_fd``, ``..`` and symlinks included), reads outside the interpreter's folders,
+   and any look into the harness (traceback and generator frames, ``gc``, tracing), with a readable message.
 
-An audit hook is not a security boundary on its own (PEP 578 says so: native code can get around it);
-layers 1, 2 and 4 are enforced by the kernel. Use a container or a VM for code from real adversaries.
+**Verdicts.** The harness, not the program, reports the outcome: on a pipe of its own (not stdout), in
+a line that starts with a nonce that lives only in the harness's closures. The harness reports
+``passed`` only when its own code after the program (and after the trusted tests, see ``tests``) ran;
+``sys.exit``, ``os._exit``, ``KeyboardInterrupt`` or a printed fake verdict are failures. The harness is
+``sandbox_harness.py`` next to this file.
+
+An audit hook is not a security boundary (PEP 578 says so); layers 1-3 are enforced by the kernel.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import secrets
+import selectors
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from genai_lib.core import GenAIError
 
 STATUSES = ("passed", "failed", "timeout", "memory", "forbidden", "error")
 NOBODY = 65534
+BOX = "/sandbox"  # the working folder's path inside bubblewrap (a fresh tmpfs)
+
+
+class SandboxWarning(UserWarning):
+    """A protection layer could not be set up on this machine; the others still run."""
 
 
 @dataclass
@@ -48,17 +66,28 @@ class SandboxConfig:
         cpu_s: CPU-time limit (``RLIMIT_CPU``), in whole seconds.
         memory_mb: address-space limit (``RLIMIT_AS``); a memory bomb gets ``MemoryError``.
         file_size_mb: the largest file the program may write (``RLIMIT_FSIZE``).
-        audit_hook: install the audit hook (layer 3). Turned off only to test the kernel layers alone.
-        net_namespace: run in an empty network namespace: ``None`` = when available, ``True`` = require it.
-        as_nobody: when started as root, drop to user ``nobody``: ``None`` = when root, ``False`` = never.
+        disk_mb: size of the working folder's tmpfs (bubblewrap); every small file takes a 4 KiB page of it.
+        max_files: files and folders the working folder may hold (the tmpfs's ``nr_inodes``; bubblewrap
+            started as root only: as a normal user, empty files are bounded by the CPU limit alone).
+        max_processes: processes and threads the program may have (``RLIMIT_NPROC``; per sandbox under
+            bubblewrap as a normal user, per user ``nobody`` when started as root).
+        output_kb: stdout and stderr are each read up to this size; more stops the program.
+        audit_hook: install the audit hook (layer 4). Turned off only to test the kernel layers alone.
+        isolation: bubblewrap: ``None`` = when it can start (warn otherwise), ``True`` = require it,
+            ``False`` = never (to test the other layers alone).
+        as_nobody: without bubblewrap, when started as root, drop to ``nobody``: ``None`` = when root.
     """
 
     timeout_s: float = 5.0
     cpu_s: int = 5
     memory_mb: int = 512
     file_size_mb: int = 4
+    disk_mb: int = 16
+    max_files: int = 1024
+    max_processes: int = 16
+    output_kb: int = 64
     audit_hook: bool = True
-    net_namespace: bool | None = None
+    isolation: bool | None = None
     as_nobody: bool | None = None
 
 
@@ -67,14 +96,15 @@ class SandboxResult:
     """What happened to a sandboxed program.
 
     Attributes:
-        status: ``passed`` (ran to the end), ``failed`` (raised, e.g. a failing assert), ``timeout``
-            (wall or CPU limit), ``memory`` (hit the memory limit), ``forbidden`` (tried something the
-            sandbox refuses) or ``error`` (the sandbox itself could not run it).
+        status: ``passed`` (the harness saw it run to the end), ``failed`` (raised, exited early, printed
+            too much), ``timeout`` (wall or CPU limit), ``memory`` (hit the memory limit), ``forbidden``
+            (tried something the sandbox refuses) or ``error`` (the sandbox itself could not run it).
         message: one line saying why (the exception, the limit, the refused operation).
         duration_s: wall-clock seconds.
-        stdout: what the program printed (at most 10,000 characters).
-        stderr: its error output (at most 10,000 characters).
+        stdout: what the program printed (at most ``output_kb``).
+        stderr: its error output (at most ``output_kb``).
         layers: the protection layers that were active.
+        warning: empty, or which layer could not be set up on this machine and why.
     """
 
     status: str
@@ -83,6 +113,7 @@ class SandboxResult:
     stdout: str = ""
     stderr: str = ""
     layers: tuple[str, ...] = ()
+    warning: str = ""
 
     @property
     def passed(self) -> bool:
@@ -92,81 +123,7 @@ class SandboxResult:
         return asdict(self)
 
 
-# The program that runs inside the sandbox. It reads {"source", "nonce", "workdir", "hook"} from stdin,
-# installs the audit hook, runs the source, and reports on stdout in a line that starts with the nonce,
-# so a program that exits early (or prints a fake verdict) cannot claim success.
-_BOOT = r'''
-import json, os, resource, sys
-def _main():
-    cfg = json.loads(sys.stdin.read())
-    for name, (soft, hard) in cfg["limits"].items():  # set before any generated code runs
-        try:
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-        except (AttributeError, ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS; the other layers remain
-            pass
-    nonce, root = cfg["nonce"], os.path.realpath(cfg["workdir"])
-    sys.stdin = open(os.devnull)
-    seen = []
-    class SandboxViolation(Exception):
-        pass
-    BLOCKED = {"socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto",
-               "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn", "os.system", "os.kill",
-               "os.killpg", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.setuid",
-               "pty.spawn"}
-    PATH_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.rename": 2, "os.link": 2, "os.symlink": 2,
-                   "os.chmod": 1, "os.chown": 1, "os.truncate": 1, "os.utime": 1, "shutil.rmtree": 1}
-    NO_IMPORT = {"ctypes", "_ctypes", "_posixsubprocess", "cffi", "_xxsubinterpreters"}
-    WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    def inside(p):
-        if isinstance(p, int):
-            return True
-        p = os.fsdecode(p)
-        real = os.path.realpath(p)
-        return real == root or real.startswith(root + os.sep) or real == os.devnull
-    def refuse(what):
-        seen.append(what)
-        raise SandboxViolation("sandbox: " + what + " is not allowed")
-    def hook(event, args):
-        if event in BLOCKED:
-            refuse(event)
-        elif event == "import" and args[0].split(".")[0] in NO_IMPORT:
-            refuse("import " + args[0])
-        elif event == "open":
-            path, mode, flags = args
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & WRITE)
-            if writing and path is not None and not inside(path):
-                refuse("writing " + repr(os.fsdecode(path)) + " (outside the working directory)")
-        elif event in PATH_EVENTS:
-            for p in args[:PATH_EVENTS[event]]:
-                if p is not None and not inside(p):
-                    refuse(event + " on " + repr(os.fsdecode(p)) + " (outside the working directory)")
-    if cfg["hook"]:
-        sys.addaudithook(hook)
-    def report(status, message):
-        sys.stdout.flush()
-        sys.__stdout__.write("\n" + nonce + " " + json.dumps({"status": status, "message": message}) + "\n")
-        sys.__stdout__.flush()
-        os._exit(0)
-    try:
-        code = compile(cfg["source"], "<generated>", "exec")
-        exec(code, {"__name__": "__main__"})
-    except MemoryError:
-        report("memory", "MemoryError: the program hit the memory limit")
-    except BaseException as exc:
-        if seen:
-            report("forbidden", "sandbox: " + seen[0] + " is not allowed")
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
-            pass
-        else:
-            name = type(exc).__name__
-            if isinstance(exc, (PermissionError,)) or (isinstance(exc, OSError) and exc.errno in (1, 11, 13, 101)):
-                report("forbidden", name + ": " + str(exc))
-            report("failed", (name + ": " + str(exc))[:500])
-    if seen:
-        report("forbidden", "sandbox: " + seen[0] + " is not allowed")
-    report("passed", "ran to the end")
-_main()
-'''
+HARNESS = Path(__file__).with_name("sandbox_harness.py")  # runs inside the sandbox; see its docstring
 
 
 def _drop_to_nobody() -> None:
@@ -175,45 +132,103 @@ def _drop_to_nobody() -> None:
     os.setuid(NOBODY)
 
 
+def _interpreter_binds() -> dict[str, str]:
+    """The interpreter's folders, as {path the program sees: real path}: the only part of the machine it may read.
+
+    A virtual environment reached through a symlink is mounted at both its own path and its real one.
+    """
+    binds: dict[str, str] = {}
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.executable)):
+        binds[os.path.abspath(p)] = binds[os.path.realpath(p)] = os.path.realpath(p)
+    return {d: s for d, s in sorted(binds.items()) if not any(d.startswith(o + os.sep) for o in binds)}
+
+
+def _readable() -> tuple[str, ...]:
+    return tuple(_interpreter_binds())
+
+
+def _bwrap_args(cfg: SandboxConfig, root: bool) -> list[str]:
+    """bubblewrap's command line: namespaces, read-only interpreter, a fresh tmpfs and /proc, no environment."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent",
+            "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
+    # root keeps only what it needs to become nobody; a normal user gets its own user namespace
+    args += (["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN"]
+             if root else ["--unshare-user", "--disable-userns"])
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):  # merged /usr: keep the links
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    made = set()
+    for path, source in {"/usr": "/usr", **_interpreter_binds()}.items():
+        if path != "/usr" and path.startswith("/usr/"):
+            continue
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):  # parents readable by nobody (bwrap would create them 0700)
+            parent = "/" + "/".join(parts[:i])
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
+        args += ["--ro-bind", source, path]
+    args += ["--proc", "/proc", "--dir", "/dev"]
+    for dev in ("null", "zero", "urandom", "random"):  # no /dev/shm: it would be an uncapped tmpfs
+        args += ["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"]
+    size = cfg.disk_mb * 1024 * 1024
+    args += ["--perms", "1777", "--size", str(size), "--tmpfs", BOX, "--chdir", BOX, "--remount-ro", "/"]
+    if root:  # bubblewrap sets only the size; as root, cap the number of files (inodes) too, then become nobody
+        args += ["/bin/sh", "-c", f'mount -o remount,size={size},nr_inodes={cfg.max_files} {BOX} && exec "$@"', "sh"]
+    return args
+
+
 @lru_cache(maxsize=None)
-def _works(prefix: tuple[str, ...], nobody_by_preexec: bool) -> bool:
-    """Whether this interpreter starts under ``prefix`` (and as ``nobody``): probed once per process."""
+def isolation_problem() -> str:
+    """Why the bubblewrap layer cannot run here ('' when it can): probed once per process."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux (this is {sys.platform})"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     try:
-        return subprocess.run([*prefix, sys.executable, "-I", "-B", "-c", "pass"], capture_output=True, timeout=20,
-                              preexec_fn=_drop_to_nobody if nobody_by_preexec else None).returncode == 0
+        r = subprocess.run([*_bwrap_args(SandboxConfig(), os.geteuid() == 0), sys.executable, "-I", "-B", "-c",
+                            "import json"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bubblewrap did not start: {exc}"
+    if r.returncode:
+        why = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"bubblewrap cannot start here ({why}); e.g. a container that forbids namespaces"
+    return ""
+
+
+@lru_cache(maxsize=None)
+def _nobody_works() -> bool:
+    """Without bubblewrap: whether this interpreter starts as nobody (not when it lives under /root)."""
+    try:
+        return subprocess.run([sys.executable, "-I", "-B", "-c", "pass"], capture_output=True, timeout=20,
+                              preexec_fn=_drop_to_nobody).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
 
-@lru_cache(maxsize=None)
-def _plan(want_netns: bool, want_nobody: bool) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
-    """The strongest setup this machine allows: (command prefix, drop to nobody in preexec, layer names)."""
-    exe = shutil.which("unshare") if sys.platform.startswith("linux") else None
-    root = os.geteuid() == 0
-    options: list[tuple[tuple[str, ...], bool, tuple[str, ...]]] = []
-    if exe and want_netns:
-        if root and want_nobody:
-            options.append(((exe, "-n", "--setuid", str(NOBODY), "--setgid", str(NOBODY), "--"), False,
-                            ("net-namespace", "nobody")))
-        options.append(((exe, "-n", "--") if root else (exe, "-r", "-n", "--"), False, ("net-namespace",)))
-    if root and want_nobody:
-        options.append(((), True, ("nobody",)))
-    options.append(((), False, ()))
-    for prefix, by_preexec, names in options:
-        if _works(prefix, by_preexec):
-            return prefix, by_preexec, names
-    return (), False, ()
+def _plan(cfg: SandboxConfig) -> tuple[bool, bool, str, tuple[str, ...]]:
+    """(use bubblewrap, drop to nobody, warning, layer names) for ``cfg`` on this machine."""
+    problem = isolation_problem() if cfg.isolation is not False else ""
+    if cfg.isolation and problem:
+        raise GenAIError(f"isolation=True, but {problem}. Install bubblewrap, or use isolation=None to run with "
+                         "the remaining layers.")
+    use_bwrap = cfg.isolation is not False and not problem
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    nobody = root and cfg.as_nobody is not False and (use_bwrap or _nobody_works())
+    warning = f"no OS isolation layer: {problem}; running with the remaining layers" if problem else ""
+    if warning:
+        warnings.warn(warning, SandboxWarning, stacklevel=3)
+    names = (*(("bubblewrap",) if use_bwrap else ()), "process", "rlimits",
+             *(("audit-hook",) if cfg.audit_hook else ()), *(("nobody",) if nobody else ()))
+    return use_bwrap, nobody, warning, names
 
 
 def layers(config: SandboxConfig | None = None) -> tuple[str, ...]:
-    """The protection layers :func:`run` will use on this machine with ``config``.
-
-    ``nobody`` needs the Python interpreter to be readable by that user (not the case for an
-    interpreter under ``/root``); ``net-namespace`` needs ``unshare`` and root or user namespaces.
-    """
-    cfg = config or SandboxConfig()
-    _, _, extra = _plan(cfg.net_namespace is not False, cfg.as_nobody is not False)
-    return ("process", "rlimits", *(("audit-hook",) if cfg.audit_hook else ()), *extra)
+    """The protection layers :func:`run` will use on this machine with ``config``."""
+    return _plan(config or SandboxConfig())[3]
 
 
 def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
@@ -221,78 +236,184 @@ def _limits(cfg: SandboxConfig) -> dict[str, tuple[int, int]]:
     mb = 1024 * 1024
     return {"RLIMIT_AS": (cfg.memory_mb * mb, cfg.memory_mb * mb), "RLIMIT_CPU": (cfg.cpu_s, cfg.cpu_s + 1),
             "RLIMIT_FSIZE": (cfg.file_size_mb * mb, cfg.file_size_mb * mb), "RLIMIT_NOFILE": (64, 64),
-            "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (0, 0)}
+            "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (cfg.max_processes, cfg.max_processes)}
 
 
-def run(source: str, config: SandboxConfig | None = None) -> SandboxResult:
+# [start:run]
+def run(source: str, config: SandboxConfig | None = None, tests: str | None = None) -> SandboxResult:
     """Run a Python program in the sandbox and report what happened.
 
     Args:
         source: the program's text.
         config: the limits; :class:`SandboxConfig` defaults when ``None``.
+        tests: trusted code run after the program, in a copy of its namespace with untouched builtins
+            (e.g. ``def check(f): ...`` and ``check(name)``); the program passes only when they finish.
 
     Returns:
         A :class:`SandboxResult`; this function does not raise for anything the program does.
     """
     cfg = config or SandboxConfig()
-    if not isinstance(source, str):
-        raise GenAIError(f"source must be a string of Python code, got {type(source).__name__}")
-    if cfg.timeout_s <= 0 or cfg.cpu_s < 1 or cfg.memory_mb < 64:
-        raise GenAIError("SandboxConfig needs timeout_s > 0, cpu_s >= 1 and memory_mb >= 64 "
-                         "(Python itself needs some memory to start).")
-    active = layers(cfg)
-    prefix, by_preexec, _ = _plan(cfg.net_namespace is not False, cfg.as_nobody is not False)
-    nobody = "nobody" in active
-    if cfg.net_namespace and "net-namespace" not in active:
-        raise GenAIError("net_namespace=True, but this machine cannot create a network namespace "
-                         "(needs `unshare` and root or unprivileged user namespaces); use None to skip it.")
-    workdir = tempfile.mkdtemp(prefix="genai-sandbox-")
+    if not isinstance(source, str) or not isinstance(tests, (str, type(None))):
+        raise GenAIError(f"source and tests must be strings of Python code, got {type(source).__name__}")
+    if cfg.timeout_s <= 0 or cfg.cpu_s < 1 or cfg.memory_mb < 64 or cfg.max_processes < 1 or cfg.output_kb < 1:
+        raise GenAIError("SandboxConfig needs timeout_s > 0, cpu_s >= 1, memory_mb >= 64 (Python itself needs "
+                         "some memory to start), max_processes >= 1 and output_kb >= 1.")
+    use_bwrap, nobody, warning, active = _plan(cfg)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    host_dir = None if use_bwrap else tempfile.mkdtemp(prefix="genai-sandbox-")
     nonce = secrets.token_hex(16)
+    vr, vw = os.pipe()
     try:
-        if nobody:
-            os.chown(workdir, NOBODY, NOBODY)
-        cmd = [*prefix, sys.executable, "-I", "-B", "-c", _BOOT]
-        payload = json.dumps({"source": source, "nonce": nonce, "workdir": workdir, "hook": cfg.audit_hook,
-                              "limits": _limits(cfg)})
+        if host_dir and nobody:
+            os.chown(host_dir, NOBODY, NOBODY)
+        prefix = _bwrap_args(cfg, root) if use_bwrap else []
+        cmd = [*prefix, sys.executable, "-I", "-B", "-c", HARNESS.read_text(), "hook" if cfg.audit_hook else "nohook"]
+        payload = json.dumps({"source": source, "tests": tests, "nonce": nonce, "workdir": host_dir or BOX,
+                              "verdict_fd": vw, "readable": _readable(), "limits": _limits(cfg),
+                              "drop_to": NOBODY if use_bwrap and nobody else 0})
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True, env={"PATH": "/usr/bin:/bin"},
-                                preexec_fn=_drop_to_nobody if by_preexec else None)
+        proc = subprocess.Popen(cmd, cwd=host_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, env={"PATH": "/usr/bin:/bin"},
+                                pass_fds=(vw,), preexec_fn=_drop_to_nobody if nobody and not use_bwrap else None)
+        os.close(vw)
+        vw = -1
         try:
-            out, err = proc.communicate(payload, timeout=cfg.timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            timed_out = True
+            proc.stdin.write(payload.encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        out, err, verdict, timed_out, flooded = _collect(proc, vr, t0 + cfg.timeout_s, cfg.output_kb * 1024)
         duration = time.perf_counter() - t0
+        code = proc.returncode
+        if use_bwrap and 128 < code < 128 + signal.NSIG:  # bubblewrap exits with 128 + the signal that killed it
+            code = -(code - 128)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return _verdict(out, err, proc.returncode, timed_out, duration, nonce, cfg, active)
+        for fd in (vr, vw):
+            if fd >= 0:
+                os.close(fd)
+        if host_dir:
+            shutil.rmtree(host_dir, ignore_errors=True)
+    return _verdict(out, err, verdict, code, timed_out, flooded, duration, nonce, cfg, active, warning)
+# [end:run]
 
 
-def _verdict(out: str, err: str, code: int, timed_out: bool, duration: float, nonce: str, cfg: SandboxConfig,
-             active: tuple[str, ...]) -> SandboxResult:
-    report = None
-    lines = out.splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].startswith(nonce + " "):
-            report = json.loads(lines[i][len(nonce) + 1:])
-            out = "\n".join(lines[:i - 1] if i and not lines[i - 1] else lines[:i])
+def overhead(repeats: int = 10, program: str = "pass") -> dict[str, float]:
+    """Median wall-clock seconds to run ``program`` once: as a plain subprocess, and in the sandbox with and
+    without bubblewrap (the configurations are interleaved, so a busy machine slows all of them alike).
+
+    Returns:
+        {configuration: median seconds}; the bubblewrap entry is missing where it cannot start.
+    """
+    plain = [sys.executable, "-I", "-B", "-c", program]
+    runs: dict[str, Callable[[], object]] = {
+        "plain subprocess": lambda: subprocess.run(plain, capture_output=True, check=True),
+        "sandbox without bubblewrap": lambda: run(program, SandboxConfig(isolation=False)),
+    }
+    if not isolation_problem():
+        runs["sandbox with bubblewrap"] = lambda: run(program, SandboxConfig(isolation=True))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():  # warm-up: the first start reads the interpreter from disk
+        fn()
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _collect(proc: subprocess.Popen, vr: int, deadline: float, cap: int) -> tuple[str, str, str, bool, bool]:
+    """Read stdout, stderr and the verdict pipe until they close, the deadline, or more than ``cap`` bytes."""
+    bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray(), vr: bytearray()}
+    timed_out = flooded = False
+    with selectors.DefaultSelector() as sel:
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map() and not flooded:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                buf = bufs[key.fd]
+                buf += chunk[:cap - len(buf)]
+                flooded = flooded or len(buf) >= cap
+    _stop(proc)
+    proc.stdout.close()
+    proc.stderr.close()
+    out, err, verdict = (bufs[k].decode(errors="replace") for k in bufs)
+    return out, err, verdict, timed_out, flooded
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Kill the program and everything it started, and return only when they are gone."""
+    if proc.poll() is None:
+        try:  # under bubblewrap: the sandbox's pid 1, whose namespace dies with it; bwrap then reaps it and exits
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+            for child in children:
+                os.kill(child, signal.SIGKILL)
+            if children:
+                proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    proc.kill()
+    proc.wait()
+    for _ in range(500):  # anything left in the process group (zombies are only waiting for init to reap them)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
             break
-    out, err = out[-10_000:], err[-10_000:]
+        if not _alive_in_group(proc.pid):
+            break
+        time.sleep(0.01)
+
+
+def _alive_in_group(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (not a zombie); True where /proc cannot tell."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state, _, pgrp = f.read().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+def _verdict(out: str, err: str, verdict: str, code: int, timed_out: bool, flooded: bool, duration: float,
+             nonce: str, cfg: SandboxConfig, active: tuple[str, ...], warning: str) -> SandboxResult:
+    report = None
+    for line in verdict.splitlines():  # only the harness knows the nonce; anything else on the pipe is ignored
+        if line.startswith(nonce + " "):
+            status, _, message = line[len(nonce) + 1:].partition(" ")
+            report = {"status": status, "message": message}
     if timed_out:
         status, message = "timeout", f"killed after the wall-time limit of {cfg.timeout_s:g} s"
-    elif code in (-signal.SIGXCPU, -signal.SIGKILL) and report is None:
-        status, message = "timeout", f"killed by the CPU-time limit of {cfg.cpu_s} s"
+    elif flooded:
+        status, message = "failed", f"stopped: it printed more than the output limit of {cfg.output_kb} KiB"
     elif report is not None:
         status, message = report["status"], report["message"]
+    elif code in (-signal.SIGXCPU, -signal.SIGKILL):
+        status, message = "timeout", f"killed by the CPU-time limit of {cfg.cpu_s} s"
     elif "MemoryError" in err:
         status, message = "memory", "MemoryError: the program hit the memory limit"
     elif code < 0:
-        status, message = "failed", f"killed by signal {signal.Signals(-code).name}"
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        status, message = "failed", f"killed by signal {name}, without a verdict"
+    elif err.startswith("bwrap:"):
+        status, message = "error", f"the sandbox could not start the program ({err.strip().splitlines()[0]})"
     else:
         last = err.strip().splitlines()[-1] if err.strip() else ""
-        status, message = ("failed", f"exited with code {code} before the end ({last})" if code or last
-                           else f"exited with code {code} before the end")
-    return SandboxResult(status, message, round(duration, 3), out, err, active)
+        status, message = "failed", (f"exited with code {code} before the end, without the harness's verdict"
+                                     + (f" ({last})" if last else ""))
+    return SandboxResult(status, message, round(duration, 3), out, err, active, warning)

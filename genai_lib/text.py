@@ -21,13 +21,15 @@ from typing import Any
 
 import torch
 
-from genai_lib.core import GenAIError, get_device, get_profile
-from genai_lib.registry import model_path, spec
+from genai_lib.core import GenAIError, get_device, get_profile, preset_of
+from genai_lib.gpt import top_k_filter
+from genai_lib.registry import load_pretrained, resolve
 
 Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
 
 
+# [start:generationconfig]
 @dataclass
 class GenerationConfig:
     """The decoding options a learner plays with.
@@ -51,6 +53,7 @@ class GenerationConfig:
     repetition_penalty: float = 1.0
     num_beams: int = 1
     seed: int | None = 0
+# [end:generationconfig]
 
     def validate(self) -> None:
         """Raise :class:`GenAIError` with a clear message if any option is out of range."""
@@ -92,9 +95,9 @@ PRESETS: dict[str, GenerationConfig] = {
 }
 
 
-def default_config(profile: str | None = None, **overrides: Any) -> GenerationConfig:
+def preset(profile: str | None = None, **overrides: Any) -> GenerationConfig:
     """The profile's preset :class:`GenerationConfig`, with ``overrides`` applied."""
-    return replace(PRESETS[get_profile(profile)], **overrides)
+    return preset_of(PRESETS, profile, **overrides)
 
 
 class LanguageModel:
@@ -111,7 +114,7 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.name = name
-        self.profile = get_profile(profile)
+        self.profile = profile if profile is not None else get_profile()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
@@ -141,7 +144,7 @@ class LanguageModel:
         return {k: v.to(self.device) for k, v in enc.items()}  # input_ids: (1, T)
 
     def _config(self, config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
-        cfg = replace(config if config is not None else PRESETS[self.profile], **overrides)
+        cfg = replace(config, **overrides) if config is not None else preset(self.profile, **overrides)
         cfg.validate()
         return cfg
 
@@ -267,6 +270,7 @@ class LanguageModel:
         return self.stream(self.format_chat(messages, system), config, **overrides)
 
     # ------------------------------------------------------------------ inspection
+    # [start:next-token-distribution]
     @torch.no_grad()
     def next_token_distribution(self, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                                 k: int = 10) -> list[tuple[str, float]]:
@@ -277,10 +281,7 @@ class LanguageModel:
         GenerationConfig(temperature=temperature, top_k=top_k, top_p=top_p, do_sample=True).validate()
         enc = self._encode(prompt)
         logits = self.model(**enc).logits[0, -1].float() / temperature  # (V,)
-        if top_k:
-            kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
+        probs = torch.softmax(top_k_filter(logits, top_k), dim=-1)
         if top_p < 1.0:
             sorted_p, order = torch.sort(probs, descending=True)
             drop = sorted_p.cumsum(0) - sorted_p >= top_p  # tokens outside the nucleus
@@ -289,6 +290,7 @@ class LanguageModel:
             probs = probs / probs.sum()
         top = torch.topk(probs, min(k, probs.numel()))
         return [(self.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices)]
+    # [end:next-token-distribution]
 
     @torch.no_grad()
     def perplexity(self, text: str) -> float:
@@ -317,19 +319,10 @@ def load(role: str = "chat", profile: str | None = None, device: str | None = No
     Returns:
         A :class:`LanguageModel` in eval mode.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    prof = get_profile(profile)
+    src = resolve(role, profile, path)
     dev = get_device(device)
-    source = path or model_path(role, prof)
-    revision = None
-    if path is None and spec(role, prof).kind == "hub" and source == spec(role, prof).hub_id:
-        revision = spec(role, prof).revision
     dtype = torch.float32 if dev == "cpu" else torch.float16
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-        model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=dtype).to(dev)
-    except OSError as exc:
-        raise GenAIError(f"Could not load a causal language model from {source!r}: {exc}") from exc
-    name = spec(role, prof).hub_id if path is None else str(path)
-    return LanguageModel(tokenizer, model, name=name, profile=prof)
+    tokenizer, model = load_pretrained(src, AutoModelForCausalLM, "a causal language model", dev, dtype=dtype)
+    return LanguageModel(tokenizer, model, name=src.name, profile=src.profile)

@@ -13,7 +13,7 @@ decoding z ~ N(0, I). The encoder and decoder are reused by latent diffusion.
 Typical use::
 
     from genai_lib import digits, vae
-    cfg = vae.PRESETS["offline"]
+    cfg = vae.preset("offline")
     model = vae.build(cfg)
     history = vae.train(model, digits.load().train_x, cfg)     # {'loss': [...], 'recon': [...], 'kl': [...]}
     images = vae.sample(model, 64)                             # (64, 1, 8, 8) in [-1, 1]
@@ -22,7 +22,6 @@ Typical use::
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, cache_dir, get_device, get_profile
+from genai_lib.core import GenAIError, atomic_write, cache_dir, get_device, preset_of
 
 PIXELS = digits.SIDE * digits.SIDE   # 64
 
@@ -85,6 +84,12 @@ PRESETS: dict[str, VAEConfig] = {
 }
 
 
+def preset(profile: str | None = None, **overrides: Any) -> VAEConfig:
+    """The profile's preset :class:`VAEConfig`, with ``overrides`` applied."""
+    return preset_of(PRESETS, profile, **overrides)
+
+
+# [start:vae]
 class VAE(nn.Module):
     """MLP encoder and decoder around a Gaussian latent space."""
 
@@ -118,24 +123,30 @@ class VAE(nn.Module):
         """Encode, sample z, decode: x (B, 1, 8, 8) -> (x_hat (B, 1, 8, 8), mu (B, Z), logvar (B, Z))."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar, generator)), mu, logvar
+# [end:vae]
 
 
-def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+# [start:loss-terms]
+def loss_terms(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None,
+               target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of the negative ELBO, each averaged over the batch (in nats per image).
 
     Args:
         model: the VAE.
-        x: images (B, 1, 8, 8) in [-1, 1].
+        x: images (B, 1, 8, 8) in [-1, 1], the encoder's input.
         generator: random generator for the reparameterisation noise.
+        target: what the decoder should reproduce; ``x`` itself unless given (a denoising VAE
+            reads a noisy ``x`` and reconstructs the clean ``target``).
 
     Returns:
-        (reconstruction, kl): ``|x - x_hat|² / (2 sigma²)`` and ``KL(N(mu, var) || N(0, I))``.
+        (reconstruction, kl): ``|target - x_hat|² / (2 sigma²)`` and ``KL(N(mu, var) || N(0, I))``.
     """
+    target = x if target is None else target
     x_hat, mu, logvar = model(x, generator)
-    recon = ((x - x_hat) ** 2).flatten(1).sum(1) / (2 * model.cfg.sigma ** 2)      # (B,)
+    recon = ((target - x_hat) ** 2).flatten(1).sum(1) / (2 * model.cfg.sigma ** 2)  # (B,)
     kl = 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(1)                       # (B,)
     return recon.mean(), kl.mean()
+# [end:loss-terms]
 
 
 def build(cfg: VAEConfig | None = None, device: str | None = None) -> VAE:
@@ -148,7 +159,7 @@ def build(cfg: VAEConfig | None = None, device: str | None = None) -> VAE:
     Returns:
         The model.
     """
-    cfg = cfg or PRESETS[get_profile()]
+    cfg = cfg or preset()
     cfg.validate()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -162,7 +173,8 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
     Args:
         model: from :func:`build`.
         data: training images (N, 1, 8, 8) in [-1, 1], or a :class:`genai_lib.digits.Digits`.
-        cfg: training settings; ``None`` = the model's own config.
+        cfg: training settings (epochs, batch size, learning rate, beta, input noise); ``None`` = the
+            model's own config. The likelihood's ``sigma`` is always the model's.
         progress: show a progress bar.
 
     Returns:
@@ -187,9 +199,7 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
             inp = x
             if cfg.input_noise > 0:
                 inp = (x + cfg.input_noise * torch.randn(x.shape, generator=noise_gen, device=device)).clamp(-1, 1)
-            x_hat, mu, logvar = model(inp, noise_gen)
-            recon = (((x - x_hat) ** 2).flatten(1).sum(1) / (2 * cfg.sigma ** 2)).mean()
-            kl = (0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(1)).mean()
+            recon, kl = loss_terms(model, inp, noise_gen, target=x)               # the negative ELBO's terms
             loss = recon + cfg.beta * kl
             opt.zero_grad()
             loss.backward()
@@ -265,6 +275,7 @@ def interpolate(model: VAE, a: Any, b: Any, steps: int = 8) -> torch.Tensor:
     return decode(model, (1 - t) * za + t * zb)
 
 
+# [start:anomaly-score]
 def anomaly_score(model: VAE, images: Any) -> torch.Tensor:
     """Reconstruction error of each image (sum of squared pixel errors): high = unlike the training data.
 
@@ -277,6 +288,7 @@ def anomaly_score(model: VAE, images: Any) -> torch.Tensor:
     """
     x = digits.as_images(images)
     return ((x - reconstruct(model, x)) ** 2).flatten(1).sum(1)
+# [end:anomaly-score]
 
 
 def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: bool = False) -> VAE:
@@ -292,7 +304,7 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
     Returns:
         The trained VAE in eval mode, on :func:`genai_lib.core.get_device`.
     """
-    cfg = cfg or PRESETS[get_profile(profile)]
+    cfg = cfg or preset(profile)
     key = hashlib.sha1(repr(sorted(asdict(cfg).items())).encode()).hexdigest()[:12]
     path = cache_dir() / f"vae-digits-v1-{key}.pt"
     model = build(cfg)
@@ -304,7 +316,6 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
             model = build(cfg)
     with torch.enable_grad():      # the caller may be inside torch.no_grad()
         train(model, digits.load().train_x, cfg, progress=progress)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return model.eval()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -51,12 +50,16 @@ def render(facts_dir: Path, notebooks: list[str]) -> str:
         lines += [f"Profile **{first['profile']}** on **{_cell(first['device_name'])}**; "
                   f"{len(rows)} notebooks, **{total_wall / 60:.1f} minutes** of wall time in all "
                   f"({total_cpu / 60:.1f} minutes of CPU time).", "",
+                  # labelled, so that other pages (the landing page) embed this build's table: ![](#tbl-run-facts)
+                  ":::{table} What each notebook of this build ran with and cost.",
+                  ":label: tbl-run-facts",
                   "| notebook | profile | device | wall time | CPU time | peak memory | models |",
                   "|---|---|---|---:|---:|---:|---|"]
         for r in rows:
             mem = f"{r['peak_mem_mb']:,} MiB" + (f" (GPU {r['peak_gpu_mem_mb']:,} MiB)" if "peak_gpu_mem_mb" in r else "")
             lines.append(f"| [{r['name']}](notebooks/{r['name']}.ipynb) | {r['profile']} | {_cell(r['device'])} | "
                          f"{r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | {mem} | {_cell(', '.join(r['models']) or 'trained here')} |")
+        lines.append(":::")
         versions = ", ".join(f"{k} {v}" for k, v in first["versions"].items())
         lines += ["", f"Library versions: {versions}.", ""]
     else:
@@ -82,9 +85,10 @@ def write(facts_dir: Path, out: Path) -> bool:
     text = render(facts_dir, notebooks)
     if out.exists() and out.read_text() == text:
         return False
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    from genai_lib.core import atomic_write
+
+    with atomic_write(out) as tmp:
+        tmp.write_text(text)
     return True
 
 

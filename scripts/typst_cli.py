@@ -8,7 +8,7 @@ the part of Typst's command line that myst and people use::
     typst --version
 
 Packages: ``@preview/...`` imports are looked up under ``--package-path`` or ``TYPST_PACKAGE_PATH``,
-by default the book's ``templates/typst/packages`` (which holds a local ``tablex``), so nothing is
+by default the book's ``templates/typst/packages`` (which holds local ``tablex`` and ``subpar``), so nothing is
 downloaded. Fonts: Typst's embedded fonts plus the system's.
 """
 

@@ -5,6 +5,7 @@ settings (optionally GEMINI_MODEL too). Without the secret the Space answers wit
 model, SmolLM2-135M-Instruct, downloaded from the Hub, and says so in the page.
 """
 
+import dataclasses
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -13,10 +14,10 @@ if os.environ.get("SPACE_ID"):  # on a Space the server must listen on all inter
 
 from genai_lib import app  # noqa: E402
 
-LOCAL_MODEL = os.environ.get("GENAI_APP_LOCAL_MODEL", "HuggingFaceTB/SmolLM2-135M-Instruct")
-
 config = app.AppConfig.from_env(profile="hub")
-backend = app.pick_backend(config, profile="hub", local_model=LOCAL_MODEL)
+if config.local_model is None:  # GENAI_APP_LOCAL_MODEL unset: the small model, not the hub profile's 1.7 B one
+    config = dataclasses.replace(config, local_model="HuggingFaceTB/SmolLM2-135M-Instruct")
+backend = app.pick_backend(config)
 demo = app.build_ui(backend, config)
 
 if __name__ == "__main__":

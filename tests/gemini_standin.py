@@ -19,7 +19,8 @@ Faults are queued with :meth:`StandIn.fail` and consumed one per request, in ord
 
 Fault kinds: ``"429"``, ``"500"``, ``"503"``, ``"drop"`` (close without answering), ``"cut"``
 (stream ``after`` chunks then close), ``"safety"`` / ``"max_tokens"`` (that finishReason after ``after`` chunks),
-``"blocked"`` (promptFeedback.blockReason SAFETY, no candidates), ``"slow"`` (sleep ``delay`` s first).
+``"blocked"`` (promptFeedback.blockReason SAFETY, no candidates), ``"slow"`` (sleep ``delay`` s first),
+``"echo"`` (a 400 whose message quotes the key, plain and URL-encoded: what a careless proxy might do).
 Every request is recorded in :attr:`StandIn.requests` (method, path, query, headers, body).
 """
 
@@ -33,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 FAKE_KEY = "AIzaStandInTestKey_0123456789abcdefghijk"  # the shape of a real key (39 chars), not a real one
 PATH_RE = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
@@ -165,6 +166,8 @@ class StandIn:
             return self._error(h, 404, f"models/{model} is not found for API version {match['version']}, "
                                        "or is not supported for generateContent. Call ListModels to see the list "
                                        "of available models and their supported methods.")
+        if fault and fault.kind == "echo":  # a badly behaved proxy that quotes the key back in its error
+            return self._error(h, 400, f"Request rejected for key {self.key} (key={quote(self.key, safe='')}).")
         if fault and fault.kind in ("429", "500", "503"):
             return self._error(h, int(fault.kind), MESSAGES[int(fault.kind)], retry_after=fault.retry_after)
         if fault and fault.kind == "blocked":

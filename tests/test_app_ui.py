@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gemini_standin import StandIn  # noqa: E402
 
 from genai_lib import app  # noqa: E402
+from genai_lib.core import free_port  # noqa: E402
 from genai_lib.gemini import GeminiChat, GeminiConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +29,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 SETTINGS = ("Be brief.", 0.4, 0.9, 96)  # system prompt, temperature, top-p, max output tokens
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(backend, config: app.AppConfig | None = None):
-    config = config or app.AppConfig(port=free_port())
+    config = config or app.AppConfig(port=free_port(), per_minute=0)  # limits have their own tests below
     demo = app.build_ui(backend, config)
     app.launch(demo, config, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{config.port}"
@@ -66,6 +61,7 @@ def gclient(live):
 # ----------------------------------------------------------------------------- gradio_client
 def test_gradio_client_chat_reaches_gemini_with_the_ui_settings(live, gclient):
     server, _, _ = live
+    gclient.reset_session()  # a new conversation, whichever tests ran before (they run in random order)
     answer = gclient.predict("What is a VAE?", *SETTINGS, api_name="/chat")
     assert answer == "Stand-in answer number 1 to: What is a VAE?\n\n*Answered by Gemini (gemini-3.5-flash).*"
     answer = gclient.predict("And a GAN?", *SETTINGS, api_name="/chat")  # the session keeps the history
@@ -114,21 +110,118 @@ def test_input_limits_through_the_running_app(live, gclient):
     assert len(server.requests) == n
 
 
+def test_the_api_takes_only_the_page_s_inputs(gclient):
+    """A script can set no more than a person can: no model, no history, no hidden parameter."""
+    params = gclient.view_api(return_format="dict", print_info=False)["named_endpoints"]["/chat"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["message", "system_prompt", "temperature", "top_p",
+                                                     "max_output_tokens"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("hi", "s" * 3000, 0.5, 0.9, 64), "The system prompt is 3,000 characters long; the limit is 2,000"),
+    (("hi", "Be brief.", 0.5, 0.9, 100.5), "Max output tokens must be a whole number from 1 to 2048"),
+    (("x" * 4001, "Be brief.", 0.5, 0.9, 64), "the limit is 4,000"),
+    (("hi", "Be brief.", 0.5, 0.0, 64), "Value 0.0 is less than minimum value 0.05"),  # Gradio's own check
+    (("hi", "Be brief.", 7.0, 0.9, 64), "Value 7.0 is greater than maximum value 2.0"),
+    (("hi", "Be brief.", 0.5, 0.9, 10**6), "greater than maximum value 2048"),
+])
+def test_requests_that_bypass_the_page_get_the_same_checks(live, gclient, args, expected):
+    server, _, _ = live
+    n = len(server.requests)
+    try:
+        answer = gclient.predict(*args, api_name="/chat")
+    except Exception as exc:  # gradio_client raises the server's message for a component's own check
+        answer = str(exc)
+    assert expected in answer and "Traceback" not in answer
+    assert len(server.requests) == n  # nothing reached Gemini
+
+
+def launched(server, **config):
+    """An app with its own settings against the stand-in; returns (demo, url)."""
+    backend = GeminiChat(GeminiConfig(api_key=server.key, base_url=server.url, total_timeout_s=20))
+    return launch(backend, app.AppConfig(port=free_port(), **config))
+
+
+def test_limits_per_client_through_the_running_app(tmp_path):
+    """Clients are told apart by address (here X-Forwarded-For from loopback, which uvicorn trusts)."""
+    from gradio_client import Client
+
+    with StandIn() as server:
+        demo, url = launched(server, per_minute=2, per_day=3, daily_requests=5, state_dir=str(tmp_path))
+        try:
+            def ask(ip: str) -> str:
+                c = Client(url, verbose=False, headers={"X-Forwarded-For": ip})
+                try:
+                    return c.predict("hello", *SETTINGS, api_name="/chat")
+                finally:
+                    c.close()
+
+            answers = [ask("192.0.2.1") for _ in range(3)]
+            assert [a.startswith("Stand-in answer") for a in answers] == [True, True, False]
+            assert "2 questions in the last minute" in answers[2] and "Please wait" in answers[2]
+            assert ask("192.0.2.2").startswith("Stand-in") and ask("192.0.2.3").startswith("Stand-in")
+            assert ask("192.0.2.4").startswith("Stand-in")
+            last = ask("192.0.2.5")  # the sixth answer of the day for the whole app
+            assert "all the 5 answers it may give today" in last and "midnight UTC" in last
+            assert len(server.requests) == 5
+            assert demo.usage_limiter.usage()["requests"] == 5 and (tmp_path / app.STATE_FILE).exists()
+        finally:
+            demo.close()
+
+
+def test_a_shared_password_keeps_scripts_out_too():
+    from gradio_client import Client
+
+    with StandIn() as server:
+        demo, url = launched(server, password="correct horse", per_minute=0)
+        try:
+            with pytest.raises(Exception):
+                Client(url, verbose=False)
+            with pytest.raises(Exception):
+                Client(url, verbose=False, auth=("me", "wrong"))
+            c = Client(url, verbose=False, auth=("anyone", "correct horse"))
+            assert c.predict("hi", *SETTINGS, api_name="/chat").startswith("Stand-in answer number 1 to: hi")
+            c.close()
+            assert len(server.requests) == 1
+        finally:
+            demo.close()
+
+
+def test_login_required_refuses_anonymous_api_calls(monkeypatch):
+    """With GENAI_APP_LOGIN the page has a "Sign in with Hugging Face" button; a script that has not
+    signed in is refused. The Space's OAuth settings are the ones a Space with ``hf_oauth: true`` gets
+    (fake values: nothing here talks to huggingface.co)."""
+    import gradio.oauth
+    from gradio_client import Client
+
+    monkeypatch.setenv("SYSTEM", "spaces")  # what a Space sets: Gradio then uses the real OAuth routes
+    monkeypatch.setenv("SPACE_ID", "someone/chat")
+    for name, value in (("OAUTH_CLIENT_ID", "client-id"), ("OAUTH_CLIENT_SECRET", "client-secret"),
+                        ("OAUTH_SCOPES", "openid profile"), ("OPENID_PROVIDER_URL", "https://huggingface.co")):
+        monkeypatch.setattr(gradio.oauth, name, value)
+    with StandIn() as server:
+        demo, url = launched(server, require_login=True, per_minute=0)
+        assert any(type(block).__name__ == "LoginButton" for block in demo.blocks.values())
+        try:
+            c = Client(url, verbose=False)
+            answer = c.predict("hi", *SETTINGS, api_name="/chat")
+            c.close()
+        finally:
+            demo.close()
+    assert answer.startswith(app.NOTICE + "Please sign in with Hugging Face") and server.requests == []
+
+
 def test_safe_server_settings(live):
     _, url, demo = live
     assert url.startswith("http://127.0.0.1:") and demo.server_name == "127.0.0.1" and not demo.share
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
     assert demo._queue.max_size == 64 and demo._queue.default_concurrency_limit == 4
     port = int(url.rsplit(":", 1)[1])
-    try:  # another address of this machine must not reach the app (it listens on loopback only)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))
-            other = s.getsockname()[0]
-    except OSError:
-        other = None
-    if other and not other.startswith("127."):
-        with pytest.raises(OSError):
-            socket.create_connection((other, port), timeout=2).close()
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    # 127.0.0.2 is this machine too, but a server bound to 127.0.0.1 does not accept it (one bound to
+    # 0.0.0.0 would): the app is reachable from no other address.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=2).close()
 
 
 @pytest.mark.slow
@@ -215,7 +308,7 @@ def test_browser_without_a_key_uses_smollm2_and_says_so(monkeypatch):
     for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GENAI_APP_LOCAL_MODEL"):
         monkeypatch.delenv(var, raising=False)
     config = app.AppConfig.from_env("offline", port=free_port(), host="127.0.0.1", local_max_new_tokens=48)
-    backend = app.pick_backend(config, profile="offline")
+    backend = app.pick_backend(config)
     assert isinstance(backend, app.LocalBackend)
     demo, url = launch(backend, config)
     driver, profile = browser()

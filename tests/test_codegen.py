@@ -87,7 +87,7 @@ def test_a_dangerous_body_is_contained_in_check():
 
 
 def test_evaluate_on_the_tiny_model(tiny_lm):
-    cfg = codegen.PRESETS["tiny"]
+    cfg = codegen.preset("tiny")
     rep = codegen.evaluate(tiny_lm, TASKS[:3], cfg)
     assert set(rep.results) == {t.entry_point for t in TASKS[:3]}
     assert all(len(v) == cfg.n_samples for v in rep.completions.values())

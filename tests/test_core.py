@@ -56,9 +56,13 @@ def test_cache_dir_override(tmp_path, monkeypatch):
     assert core.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
 
 
-def test_describe_names_profile_and_device():
-    line = core.describe(["m1"], profile="tiny")
-    assert "profile=tiny" in line and "device=" in line and "m1" in line
+def test_preset_of_applies_overrides_without_touching_the_table():
+    from genai_lib import diffusion
+
+    cfg = core.preset_of(diffusion.PRESETS, "tiny", train_steps=3)
+    assert cfg.train_steps == 3 and diffusion.preset("tiny").train_steps != 3
+    with pytest.raises(core.ProfileError):
+        core.preset_of(diffusion.PRESETS, "huge")
 
 
 def test_registry_has_every_role_in_every_profile():
@@ -82,7 +86,7 @@ def test_hub_without_network_fails_fast_with_a_way_out(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     start = time.perf_counter()
     with pytest.raises(registry.ModelUnavailableError) as err:
-        registry.model_path("text", "hub")
+        registry.resolve("text", "hub")
     assert time.perf_counter() - start < 10
     assert "openai-community/gpt2" in str(err.value) and "GENAI_PROFILE=offline" in str(err.value)
 
@@ -90,9 +94,24 @@ def test_hub_without_network_fails_fast_with_a_way_out(monkeypatch):
 def test_model_override_must_exist(monkeypatch, tmp_path):
     monkeypatch.setenv("GENAI_MODEL_TEXT", str(tmp_path / "missing"))
     with pytest.raises(registry.ModelUnavailableError, match="does not exist"):
-        registry.model_path("text", "hub")
+        registry.resolve("text", "hub")
     monkeypatch.setenv("GENAI_MODEL_TEXT", str(tmp_path))
-    assert registry.model_path("text", "hub") == str(tmp_path)
+    got = registry.resolve("text", "hub")
+    assert (got.source, got.revision, got.name, got.profile) == (str(tmp_path), None, str(tmp_path), "hub")
+
+
+def test_resolve_pins_hub_loads_and_names_local_ones(monkeypatch):
+    """A Hub load carries the registry's pinned revision; a local folder or an explicit path carries none."""
+    monkeypatch.setattr(registry, "ensure_hub_reachable", lambda hub_id: None)  # no network here
+    for role in ("text", "code", "qa", "embedder", "text2image", "asr", "text2audio"):
+        got = registry.resolve(role, "hub")
+        row = registry.spec(role, "hub")
+        assert (got.source, got.revision, got.name) == (row.hub_id, row.revision, row.hub_id), role
+        assert got.hub_kwargs == {"revision": row.revision}
+    tiny = registry.resolve("chat", "tiny")
+    assert tiny.revision is None and tiny.name == registry.spec("chat", "tiny").hub_id and tiny.profile == "tiny"
+    explicit = registry.resolve("chat", "hub", path="/some/folder")
+    assert (explicit.source, explicit.revision, explicit.name) == ("/some/folder", None, "/some/folder")
 
 
 def test_half_written_cache_folder_is_rebuilt(tmp_path, monkeypatch):
@@ -119,3 +138,29 @@ def test_half_written_cache_folder_is_rebuilt(tmp_path, monkeypatch):
         registry._prepare_once("other", failing)
     assert not (tmp_path / "other").exists()
     assert not list(tmp_path.glob(".other.tmp-*"))
+
+
+def test_atomic_write_replaces_whole_files_only(tmp_path):
+    target = tmp_path / "sub" / "data.txt"
+    with core.atomic_write(target) as tmp:
+        tmp.write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with core.atomic_write(target) as tmp:
+            tmp.write_text("half of the sec")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "first"                      # the old file is intact
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.txt"]   # no temporary left behind
+
+
+def test_ema_update_averages_weights_and_copies_buffers():
+    import torch
+
+    net, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+        net.running_mean.fill_(5.0)
+    core.ema_update(ema, net, decay=0.75)
+    torch.testing.assert_close(ema.weight, torch.full((3,), 0.25))
+    torch.testing.assert_close(ema.running_mean, torch.full((3,), 5.0))

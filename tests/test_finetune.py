@@ -1,5 +1,6 @@
 """genai_lib.finetune (LoRA through peft) on the tiny random Llama: seconds."""
 
+import importlib.util
 from dataclasses import replace
 
 import pytest
@@ -19,7 +20,7 @@ def fresh():
 
 def test_trainable_parameters_match_the_lora_formula():
     lm = fresh()
-    cfg = replace(finetune.PRESETS["tiny"], r=3, target_modules=("q_proj", "v_proj", "down_proj"))
+    cfg = replace(finetune.preset("tiny"), r=3, target_modules=("q_proj", "v_proj", "down_proj"))
     # by hand for the tiny Llama (hidden 32, 4 heads of 8, 2 key/value heads, MLP 64, 2 layers):
     # q_proj 32->32, v_proj 32->16, down_proj 64->32, per layer
     by_hand = 2 * 3 * ((32 + 32) + (32 + 16) + (64 + 32))
@@ -35,7 +36,7 @@ def test_trainable_parameters_match_the_lora_formula():
 
 def test_layers_subset_counts_only_those_blocks():
     lm = fresh()
-    cfg = replace(finetune.PRESETS["tiny"], r=2, target_modules=("q_proj",), layers=(1,))
+    cfg = replace(finetune.preset("tiny"), r=2, target_modules=("q_proj",), layers=(1,))
     assert finetune.lora_parameter_formula(lm.model, cfg) == 2 * (32 + 32)
     model = finetune.build(lm.model, cfg)
     assert finetune.count_parameters(model)["trainable"] == 2 * (32 + 32)
@@ -43,7 +44,7 @@ def test_layers_subset_counts_only_those_blocks():
 
 def test_training_lowers_the_loss_and_only_moves_adapters():
     lm = fresh()
-    cfg = replace(finetune.PRESETS["tiny"], steps=25)
+    cfg = replace(finetune.preset("tiny"), steps=25)
     frozen = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
     model = finetune.build(lm.model, cfg)
     before = finetune.logits(model, lm.tokenizer, ["Spell 12."])
@@ -62,7 +63,7 @@ def test_training_lowers_the_loss_and_only_moves_adapters():
 
 def test_save_reload_and_merge_give_the_same_logits(tmp_path):
     lm = fresh()
-    cfg = replace(finetune.PRESETS["tiny"], steps=10)
+    cfg = replace(finetune.preset("tiny"), steps=10)
     model = finetune.build(lm.model, cfg)
     finetune.train(model, lm.tokenizer, ITEMS, cfg, progress=False)
     probe = ["Spell 345. three four five", "Spell 7."]
@@ -79,7 +80,7 @@ def test_save_reload_and_merge_give_the_same_logits(tmp_path):
 
 def test_encode_masks_the_prompt():
     lm = fresh()
-    cfg = finetune.PRESETS["tiny"]
+    cfg = finetune.preset("tiny")
     batch = finetune.encode(lm.tokenizer, ITEMS[:2], cfg)
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
     for row in range(2):
@@ -98,12 +99,12 @@ def test_encode_masks_the_prompt():
 def test_bad_settings_are_clear_errors(change, message):
     lm = fresh()
     with pytest.raises(GenAIError, match=message):
-        finetune.build(lm.model, replace(finetune.PRESETS["tiny"], **change))
+        finetune.build(lm.model, replace(finetune.preset("tiny"), **change))
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):
     lm = fresh()
-    cfg = finetune.PRESETS["tiny"]
+    cfg = finetune.preset("tiny")
     with pytest.raises(GenAIError, match="No training items"):
         finetune.encode(lm.tokenizer, [], cfg)
     with pytest.raises(GenAIError, match="Empty question"):
@@ -121,4 +122,20 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown on machines without CUDA")
 def test_qlora_without_a_gpu_says_why():
     with pytest.raises(GenAIError, match="CUDA GPU"):
-        finetune.load_base_4bit("unused")
+        finetune.load_base_4bit("chat", "tiny")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None,
+                    reason="QLoRA needs a CUDA GPU and bitsandbytes: pip install 'genai_lib[gpu]'")
+def test_qlora_trains_adapters_on_a_4bit_base():
+    """The QLoRA path end to end on a GPU: 4-bit NF4 base (tiny Llama), LoRA adapters, a few steps."""
+    base = finetune.load_base_4bit("chat", "tiny")
+    assert any(type(m).__name__ == "Linear4bit" for m in base.modules())      # the base really is 4-bit
+    tokenizer = text.load("chat", profile="tiny", device="cpu").tokenizer
+    cfg = replace(finetune.preset("tiny"), steps=10)
+    model = finetune.build(base, cfg)
+    history = finetune.train(model, tokenizer, ITEMS, cfg, progress=False)
+    assert len(history) == 10 and all(torch.isfinite(torch.tensor(history)))
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)

@@ -18,7 +18,7 @@ def data():
 
 def test_shapes_conditional_and_unconditional(tiny):
     for conditional, mbstd in [(True, False), (False, True)]:
-        cfg = replace(gan.PRESETS["tiny"], conditional=conditional, minibatch_std=mbstd)
+        cfg = replace(gan.preset("tiny"), conditional=conditional, minibatch_std=mbstd)
         model = gan.build(cfg, device="cpu")
         z, y = torch.randn(5, cfg.latent_dim), torch.arange(5)
         fake = model.generator(z, y)
@@ -36,7 +36,7 @@ def test_losses_match_their_formulas():
 
 
 def test_training_history_snapshots_and_determinism(data):
-    cfg = replace(gan.PRESETS["tiny"], steps=12, snapshot_steps=(4, 12))
+    cfg = replace(gan.preset("tiny"), steps=12, snapshot_steps=(4, 12))
     a = gan.build(cfg, device="cpu")
     hist = gan.train(a, data, cfg, progress=False)
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
@@ -49,7 +49,7 @@ def test_training_history_snapshots_and_determinism(data):
 
 def test_discriminator_learns_in_a_few_steps(data):
     # with the generator frozen, a few D steps must lower L_D (D learns to tell real from generated)
-    cfg = replace(gan.PRESETS["tiny"], label_smoothing=0.0)
+    cfg = replace(gan.preset("tiny"), label_smoothing=0.0)
     model = gan.build(cfg, device="cpu")
     x, y = data
     opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-3)
@@ -67,7 +67,7 @@ def test_discriminator_learns_in_a_few_steps(data):
 
 
 def test_ema_follows_the_generator():
-    cfg = replace(gan.PRESETS["tiny"], ema_decay=0.5)
+    cfg = replace(gan.preset("tiny"), ema_decay=0.5)
     model = gan.build(cfg, device="cpu")
     with torch.no_grad():
         for p in model.generator.parameters():
@@ -83,7 +83,7 @@ def test_ema_follows_the_generator():
 
 
 def test_sample_shapes_ranges_and_errors():
-    model = gan.build(gan.PRESETS["tiny"], device="cpu")
+    model = gan.build(gan.preset("tiny"), device="cpu")
     s = gan.sample(model, 7, labels=[0, 1, 2, 3, 4, 5, 9])
     assert s.shape == (7, 1, 8, 8) and s.min() >= -1 and s.max() <= 1
     assert gan.sample(model, 3, use_ema=False).shape == (3, 1, 8, 8)
@@ -97,12 +97,12 @@ def test_sample_shapes_ranges_and_errors():
 
 def test_config_validation(data):
     with pytest.raises(GenAIError, match="label_smoothing"):
-        gan.build(replace(gan.PRESETS["tiny"], label_smoothing=0.7))
+        gan.build(replace(gan.preset("tiny"), label_smoothing=0.7))
     with pytest.raises(GenAIError, match="ema_decay"):
-        replace(gan.PRESETS["tiny"], ema_decay=1.0).validate()
+        replace(gan.preset("tiny"), ema_decay=1.0).validate()
     with pytest.raises(GenAIError, match="steps"):
-        replace(gan.PRESETS["tiny"], steps=0).validate()
-    model = gan.build(gan.PRESETS["tiny"], device="cpu")
+        replace(gan.preset("tiny"), steps=0).validate()
+    model = gan.build(gan.preset("tiny"), device="cpu")
     with pytest.raises(GenAIError, match="labels"):
         gan.train(model, (data[0], data[1][:10]), progress=False)
     assert set(gan.PRESETS) == {"tiny", "offline", "hub"}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from genai_lib import corpus, gpt
 from genai_lib.core import GenAIError
 
-TINY = gpt.PRESETS["tiny"]
+TINY = gpt.preset("tiny")
 
 
 def _perturbed_model(cfg: gpt.GPTConfig = TINY, seed: int = 0) -> gpt.GPT:
@@ -78,8 +78,7 @@ def test_cached_and_uncached_generation_give_identical_tokens(kwargs):
     n_new = 3 * TINY.block_size  # well past the context window, so the sliding-window path runs too
     out = {}
     for use_cache in (True, False):
-        gen = torch.Generator().manual_seed(123)
-        out[use_cache] = gpt.generate(model, prompt, n_new, use_cache=use_cache, generator=gen, **kwargs)
+        out[use_cache] = gpt.generate(model, prompt, n_new, use_cache=use_cache, seed=123, **kwargs)
     assert out[True].shape == (2, 4 + n_new)
     assert torch.equal(out[True][:, :4], prompt)
     assert torch.equal(out[True], out[False])
@@ -106,7 +105,7 @@ def test_training_lowers_the_loss_on_real_text():
     data = torch.tensor(tok.encode(text))
     train, val = corpus.split(data)
     model = gpt.build(replace(TINY, vocab_size=tok.vocab_size), device="cpu")
-    hist = gpt.train(model, train, val, replace(gpt.TRAIN_PRESETS["tiny"], steps=60), progress=False)
+    hist = gpt.train(model, train, val, replace(gpt.train_preset("tiny"), steps=60), progress=False)
     assert set(hist) == {"step", "train", "val", "step_loss"}
     assert len(hist["step_loss"]) == 60 and hist["step"][0] == 0 and hist["step"][-1] == 60
     assert abs(hist["train"][0] - torch.log(torch.tensor(float(tok.vocab_size))).item()) < 0.3  # ~uniform at start
@@ -140,7 +139,7 @@ def test_generation_and_context_errors():
 
 
 def test_presets_and_profile(tiny):
-    assert gpt.preset() == gpt.PRESETS["tiny"]
+    assert gpt.preset() == gpt.preset("tiny")
     assert gpt.preset(vocab_size=10).vocab_size == 10
     for cfg in gpt.PRESETS.values():
         cfg.validate()

@@ -68,7 +68,7 @@ def test_build_messages_for_each_technique():
 
 
 def test_evaluate_and_sweep_run_on_the_tiny_model(tiny_lm):
-    cfg = prompting.PRESETS["tiny"]
+    cfg = prompting.preset("tiny")
     res = prompting.evaluate(tiny_lm, TASKS, "few_shot", cfg)
     assert len(res.rows) == len(TASKS) * cfg.items_per_task
     assert 0.0 <= res.accuracy <= 1.0 and set(res.by_task()) == {t.name for t in TASKS}

@@ -4,7 +4,7 @@ DistilBERT saved locally (the `hub` code path), and generative QA (tiny, then Sm
 import pytest
 import torch
 
-from genai_lib import qa
+from genai_lib import qa, text
 from genai_lib.core import GenAIError
 
 
@@ -110,11 +110,14 @@ def test_missing_extractive_model_is_a_clear_error(tmp_path):
 def test_generative_reader_on_the_tiny_model(tiny):
     reader = qa.load()
     preds = qa.answer(reader, qa.ITEMS[:3])
-    assert len(preds) == 3 and all(isinstance(p, str) for p in preds)
+    # each answer is the cleaned greedy reply to that item's own prompt, in the items' order
+    cfg = text.GenerationConfig(max_new_tokens=24)
+    assert preds == [qa.clean_generated(reader.chat(qa.qa_messages(i), cfg)) for i in qa.ITEMS[:3]]
     assert qa.clean_generated("Answer: Paris.\nMore text") == "Paris"
     assert qa.clean_generated('The answer to the question is: "seven."') == "seven"
     assert qa.answer(reader, []) == []
-    assert len(qa.answer(reader, qa.ITEMS[:2], closed_book=True)) == 2
+    closed = qa.answer(reader, qa.ITEMS[:2], closed_book=True)
+    assert closed == [qa.clean_generated(reader.chat(qa.qa_messages(i, closed_book=True), cfg)) for i in qa.ITEMS[:2]]
 
 
 def test_qa_messages_show_the_examples_then_the_question():

@@ -147,7 +147,7 @@ def _book(tmp_path):
 
 def test_index_is_reused_when_nothing_changed_and_updated_when_a_file_changes(tmp_path, tiny_embedder):
     root = _book(tmp_path)
-    cfg = rag.PRESETS["tiny"]
+    cfg = rag.preset("tiny")
     folder = tmp_path / "index"
     first = rag.build_index(rag.corpus_files(root), tiny_embedder, folder, root=root, config=cfg)
     assert first.stats["embedded"] == first.stats["chunks"] and first.stats["written"]
@@ -185,7 +185,7 @@ def test_empty_corpus_and_mismatched_embedder_are_errors(tmp_path, tiny_embedder
         rag.book_root(tmp_path)
     root = _book(tmp_path)
     assert rag.book_root(root / "chapters") == root
-    index = rag.build_index(rag.corpus_files(root), tiny_embedder, root=root, config=rag.PRESETS["tiny"])
+    index = rag.build_index(rag.corpus_files(root), tiny_embedder, root=root, config=rag.preset("tiny"))
     other = embed.Embedder(tiny_embedder.tokenizer, tiny_embedder.model, name="another-model")
     with pytest.raises(GenAIError, match="rebuild the index"):
         rag.RAG(index, other, lm=None)
@@ -193,8 +193,8 @@ def test_empty_corpus_and_mismatched_embedder_are_errors(tmp_path, tiny_embedder
 
 def test_rag_answers_cite_retrieved_chunks(tmp_path, tiny_embedder, tiny_lm):
     root = _book(tmp_path)
-    index = rag.build_index(rag.corpus_files(root), tiny_embedder, root=root, config=rag.PRESETS["tiny"])
-    bot = rag.RAG(index, tiny_embedder, tiny_lm, rag.PRESETS["tiny"])
+    index = rag.build_index(rag.corpus_files(root), tiny_embedder, root=root, config=rag.preset("tiny"))
+    bot = rag.RAG(index, tiny_embedder, tiny_lm, rag.preset("tiny"))
     hits = bot.retrieve(["Do cats sleep?", "What do dogs do?"], k=3)
     assert len(hits) == 2 and all(len(h) == 3 for h in hits)
     assert all(h[0][1] >= h[1][1] >= h[2][1] for h in hits)
@@ -204,10 +204,7 @@ def test_rag_answers_cite_retrieved_chunks(tmp_path, tiny_embedder, tiny_lm):
     assert not bot.answer("Do cats sleep?", retrieval=False)[0].hits
     with pytest.raises(GenAIError):
         bot.answer([])
-    # batched greedy generation equals one-by-one greedy generation
-    prompts = [bot.prompt("Do cats sleep?", answers[0].hits), "Hello"]
-    batched = rag.generate_batch(tiny_lm.model, tiny_lm.tokenizer, prompts, 6, batch_size=2)
-    assert batched == [tiny_lm.generate(p, max_new_tokens=6).strip() for p in prompts]
+    assert bot.config == rag.preset(tiny_lm.profile)   # the preset follows the language model's profile
     qs = [rag.Question("Do dogs bark?", ("bark",), "chapters/b.md", "dogs"),
           rag.Question("Do cats sleep?", ("sleep",), "chapters/b.md", "cats")]
     result = rag.evaluate(bot, qs, ks=(1, 2))
@@ -242,8 +239,8 @@ def test_index_folder_survives_a_copy(tmp_path, tiny_embedder):
     """The index is one file: copying the folder carries every vector (used by the notebook's demo)."""
     root = _book(tmp_path)
     folder = tmp_path / "index"
-    rag.build_index(rag.corpus_files(root), tiny_embedder, folder, root=root, config=rag.PRESETS["tiny"])
+    rag.build_index(rag.corpus_files(root), tiny_embedder, folder, root=root, config=rag.preset("tiny"))
     shutil.copytree(folder, tmp_path / "copy")
     again = rag.build_index(rag.corpus_files(root), tiny_embedder, tmp_path / "copy", root=root,
-                            config=rag.PRESETS["tiny"])
+                            config=rag.preset("tiny"))
     assert again.stats["embedded"] == 0

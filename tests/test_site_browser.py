@@ -405,3 +405,245 @@ def test_audio_plays_and_code_copies(driver, server):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", btn)
     driver.execute_script("arguments[0].click()", btn)
     assert _wait(lambda: btn.text == "Copied", 3)
+
+
+# --------------------------------------------------------------------------------- issue #12: the reader's view
+TEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
+MACHINE_PATH = re.compile(r"(?<![\w.:/~-])/(?:root|work|tmp|home/[^/\s\"'<>]+|Users/[^/\s\"'<>]+)/[^\s\"'<>]+")
+
+
+def test_captions_render_their_math_and_images_have_alt_text(driver, server):
+    """No caption or alt text shows LaTeX source; captions with math show typeset math; every output
+    image has alt text from its caption or label (never the generic "output image")."""
+    problems, math_captions = [], 0
+    for href, _ in _toc(driver, server):
+        driver.get(urllib.parse.urljoin(server.url, href))
+        captions = driver.execute_script("""
+            return Array.from(document.querySelectorAll('figcaption')).map(f => {
+              const c = f.cloneNode(true);
+              c.querySelectorAll('.katex-mathml, annotation, script').forEach(e => e.remove());
+              return [c.textContent, !!f.querySelector('math, .katex')];
+            });""")
+        for text, has_math in captions:
+            math_captions += has_math
+            if TEX_COMMAND.search(text):
+                problems.append(f"{href}: caption shows LaTeX source: {text[:120]!r}")
+        alts = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.output img, figure img')).map(i => i.getAttribute('alt'))")
+        for alt in alts:
+            if not alt or alt.strip().lower() in ("output image", "image", "figure"):
+                problems.append(f"{href}: an output image has the alt text {alt!r}")
+            elif TEX_COMMAND.search(alt):
+                problems.append(f"{href}: alt text with LaTeX source: {alt[:120]!r}")
+    assert not problems, "\n".join(problems)
+    assert math_captions, "no caption with math anywhere (the fixture book has one)"
+
+
+def test_embedded_figures_show_the_figure_not_the_cells_prints(driver, server):
+    embeds = 0
+    for href, _ in _toc(driver, server):
+        driver.get(urllib.parse.urljoin(server.url, href))
+        streams = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure.embed')).map(f => f.querySelectorAll('.stream, .error').length)")
+        embeds += len(streams)
+        assert not any(streams), f"{href}: an embedded figure shows the cell's printed text"
+    assert embeds, "no embedded figure to check"
+
+
+def test_every_page_has_a_distinct_title(driver, server):
+    """Notebook pages do not repeat their chapter's title: the page, the sidebar, prev/next, tabs."""
+    toc = _toc(driver, server)
+    titles, tab_titles = {}, {}
+    for href, sidebar_title in toc:
+        driver.get(urllib.parse.urljoin(server.url, href))
+        h1 = driver.execute_script("return document.querySelector('h1.page-title').textContent.trim()")
+        titles.setdefault(h1, []).append(href)
+        tab_titles.setdefault(driver.title, []).append(href)
+        for sel in (".prev-next a.prev .pn-title", ".prev-next a.next .pn-title"):
+            pn = driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : ''", sel)
+            assert pn != h1, f"{href}: the {sel.split('.')[2]} link has this page's own title {h1!r}"
+        if driver.execute_script("return document.body.classList.contains('page-notebook')"):
+            assert "notebook" in href, f"{href}: a notebook page's address does not say it is the notebook"
+    assert all(len(v) == 1 for v in titles.values()), {k: v for k, v in titles.items() if len(v) > 1}
+    assert all(len(v) == 1 for v in tab_titles.values()), {k: v for k, v in tab_titles.items() if len(v) > 1}
+
+
+def test_no_page_contains_a_path_of_the_build_machine(driver, server):
+    problems = []
+    for href, _ in _toc(driver, server):
+        driver.get(urllib.parse.urljoin(server.url, href))
+        # the page as shown, without the code listings (code may name example paths such as /tmp/x.txt)
+        html = driver.execute_script("""
+            const c = document.documentElement.cloneNode(true);
+            c.querySelectorAll('.code-block, .cell-input').forEach(e => e.remove());
+            return c.outerHTML;""")
+        problems += [f"{href}: {m}" for m in MACHINE_PATH.findall(html)]
+    assert not problems, "\n".join(problems[:20])
+
+
+def _search(driver, query):
+    box = driver.find_element("id", "search-input")
+    box.clear()
+    box.send_keys(query)
+    return _wait(lambda: driver.execute_script(
+        "var r = document.getElementById('search-results'); return r && !r.hidden && r.textContent.trim() ? "
+        "Array.from(r.querySelectorAll('a.search-hit')).map(a => [a.getAttribute('href'), a.textContent]) : null"), 10)
+
+
+def test_search_forgives_typos_and_accents_and_offers_more_results(driver, server):
+    driver.get(server.url + "index.html")
+    driver.find_element("id", "search-input").click()
+    hits = _search(driver, "difusion")                 # one letter missing
+    assert hits, "a search for the misspelt 'difusion' found nothing"
+    assert any("diffusion" in text.lower() for _, text in hits), hits[:3]
+    _shoot(driver, "search-typo")
+    hits = _search(driver, "frechet")                  # no accent: finds "Fréchet"
+    assert hits and any("fréchet" in text.lower() for _, text in hits), hits[:3]
+    hits = _search(driver, "denois")                   # a prefix
+    assert hits and any("denois" in text.lower() for _, text in hits), hits[:3]
+    # a common word: at most 12 results, then a "more results" button shows them all
+    hits = _search(driver, "the")
+    assert 0 < len(hits) <= 12
+    more = driver.find_elements("id", "search-more")
+    if more:
+        total = int(re.search(r"all (\d+) results", more[0].text).group(1))
+        more[0].click()
+        assert _wait(lambda: len(driver.find_elements("css selector", "#search-results a.search-hit")) == total), \
+            "the more-results button does not show all results"
+        assert total > 12
+
+
+def test_downloads_call_the_pdf_pdf(driver, server):
+    driver.get(server.url + "index.html")
+    labels = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.downloads-menu a, .btn-download')).map(a => a.textContent)")
+    assert not [lab for lab in labels if "TYPST" in lab.upper()], labels
+
+
+def test_pages_have_link_metadata_and_the_site_a_sitemap(driver, server):
+    toc = _toc(driver, server)
+    sitemap = (SITE / "sitemap.xml").read_text()
+    for href, title in toc:
+        driver.get(urllib.parse.urljoin(server.url, href))
+        meta = driver.execute_script("""
+            const m = p => { const e = document.querySelector(`meta[property="${p}"]`); return e ? e.content : ''; };
+            const c = document.querySelector('link[rel=canonical]');
+            return {title: m('og:title'), url: m('og:url'), canonical: c ? c.href : '', desc: m('og:description')};""")
+        assert meta["title"] and meta["desc"], f"{href}: no Open Graph title/description"
+        assert meta["canonical"].endswith("/" + href) and meta["url"] == meta["canonical"], meta
+        assert f"<loc>{meta['canonical']}</loc>" in sitemap, f"{href} is not in sitemap.xml"
+
+
+def test_header_says_which_profile_built_the_site(driver, server):
+    driver.get(server.url + "index.html")
+    badge = driver.find_element("id", "build-profile").text.lower()
+    report = json.loads((SITE / "site-report.json").read_text())
+    assert report["profile"] in badge and report["profile"] in ("tiny", "offline", "hub")
+
+
+def test_wide_tables_fit_the_text_column(driver, server):
+    """No page is wider than its text column: a wide table scrolls inside its own box, says so, and
+    long hashes are shortened with the full value on hover."""
+    for href, _ in _toc(driver, server):
+        driver.get(urllib.parse.urljoin(server.url, href))
+        over = driver.execute_script("""
+            const a = document.querySelector('.article');
+            return Array.from(a.querySelectorAll('table')).filter(t => {
+              const wrap = t.closest('.table-wrap, .output.html');
+              const r = (wrap || t).getBoundingClientRect();
+              return r.right > a.getBoundingClientRect().right + 1;
+            }).length;""")
+        assert not over, f"{href}: {over} table(s) wider than the text column"
+        hint = driver.execute_script("""
+            return Array.from(document.querySelectorAll('.table-wrap')).filter(w => w.scrollWidth > w.clientWidth + 1)
+              .every(w => w.classList.contains('is-scrollable') && getComputedStyle(w, '::before').content.includes('Scroll'));""")
+        assert hint, f"{href}: a table that scrolls does not say so"
+        hashes = driver.execute_script(
+            "return Array.from(document.querySelectorAll('abbr.hash')).map(a => [a.textContent, a.title])")
+        for short, full in hashes:
+            assert len(short) < len(full) and full.startswith(short.rstrip("…"))
+
+
+def test_notebook_pages_link_their_citations_like_chapters(driver, server):
+    pages = _pages_with(driver, server, "body.page-notebook a.cite")
+    assert pages, "no notebook page cites anything (the fixture notebook does)"
+    for href in pages:
+        driver.get(server.url + href)
+        missing = driver.execute_script(
+            "return Array.from(document.querySelectorAll('a.cite')).map(a => a.getAttribute('href'))"
+            ".filter(h => !document.getElementById(h.slice(1)))")
+        assert not missing and driver.execute_script("return !!document.querySelector('#references li')"), href
+
+
+@pytest.fixture(scope="module")
+def jupyter_server():
+    """A local Jupyter server (the book's venv), as a reader would start one for "Run live"."""
+    import secrets
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(12)
+    root = tempfile.mkdtemp(prefix="booksite-jupyter-")
+    proc = subprocess.Popen(
+        # jupyter_server itself (``jupyter server`` would run it as a child that terminate() misses)
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", f"--ServerApp.token={token}", "--ServerApp.allow_origin=*",
+         f"--ServerApp.root_dir={root}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return _status(f"{url}/api/status?token={token}") == 200
+        except OSError:          # not listening yet
+            return False
+    ok = _wait(lambda: proc.poll() is None and up(), 60, 0.5)
+    if not ok:
+        proc.kill()
+        pytest.fail("the Jupyter server did not start (jupyter-server is in the book's environment)")
+    try:
+        yield url, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_run_live_against_a_local_jupyter_server(driver, server, jupyter_server):
+    """Click "Run live", connect to a local Jupyter server, edit a cell to print a computed value,
+    run it, and see the new output replace the static one. Nothing is loaded before the click."""
+    url, token = jupyter_server
+    pages = _pages_with(driver, server, "#live-toggle")
+    assert pages, "no notebook page offers Run live"
+    _flush_logs(driver)
+    driver.get(server.url + pages[0])
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [u for u in loaded if "/thebe/" in u], "thebe was loaded before the reader asked for it"
+    driver.find_element("id", "live-toggle").click()
+    driver.find_element("css selector", 'input[name="live-server"][value="local"]').click()
+    box = driver.find_element("id", "live-url")
+    box.clear()
+    box.send_keys(url)
+    driver.find_element("id", "live-token").send_keys(token)
+    driver.find_element("id", "live-connect").click()
+    state = _wait(lambda: driver.execute_script("return document.body.getAttribute('data-live')"), 90, 0.5)
+    assert state == "ready", driver.find_element("id", "live-status").text
+    n_cells = driver.execute_script("return document.querySelectorAll('.thebe-cell .CodeMirror').length")
+    assert n_cells == driver.execute_script("return document.querySelectorAll('.cell.code-cell').length")
+    # the first code cell: replace its code, run it, and read the new output where the static one was
+    driver.execute_script("""
+        const cell = document.querySelector('.thebe-cell');
+        cell.querySelector('.CodeMirror').CodeMirror.setValue("total = sum(k * k for k in range(1, 11))\\nprint('sum of squares:', total)");
+        cell.querySelector('.thebe-run-button').click();""")
+    out = _wait(lambda: driver.execute_script(
+        "const o = document.querySelector('.cell.code-cell [data-output]'); return o && o.textContent.includes('sum of squares') ? o.textContent : ''"), 60, 0.5)
+    assert "sum of squares: 385" in out, out
+    driver.execute_script("document.querySelector('.cell.code-cell').scrollIntoView()")
+    _shoot(driver, "notebook-live")
+    origin = server.url.rstrip("/")
+    for u in _requested_urls(driver):
+        assert u.startswith((origin, url, url.replace("http", "ws"), "data:", "blob:", "about:")), f"request leaves the machine: {u}"

@@ -30,20 +30,36 @@ def test_stream_pieces_join_to_generate(tiny_lm):
         list(tiny_lm.stream("Hello", num_beams=2))
 
 
+def _reference(lm, prompt: str, **hf) -> str:
+    """What plain ``transformers`` generate returns for ``prompt`` (the continuation only)."""
+    enc = lm.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    torch.manual_seed(0)
+    out = lm.model.generate(**enc, pad_token_id=lm.tokenizer.pad_token_id, **hf)
+    return lm.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
 def test_chat_uses_the_chat_template(tiny_lm):
     prompt = tiny_lm.format_chat("Hi there", system="Be brief.")
     assert prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>")
     assert prompt.endswith("<|im_start|>assistant\n")
-    assert isinstance(tiny_lm.chat([{"role": "user", "content": "Hi"}]), str)
-    list(tiny_lm.stream_chat("Hi", max_new_tokens=3))
+    # chat() is generate() on the templated conversation, and stream_chat() yields the same text
+    templated = tiny_lm.format_chat([{"role": "user", "content": "Hi"}])
+    reply = tiny_lm.chat([{"role": "user", "content": "Hi"}], max_new_tokens=6)
+    assert reply == _reference(tiny_lm, templated, max_new_tokens=6, do_sample=False).strip()
+    assert "".join(tiny_lm.stream_chat("Hi", max_new_tokens=6)).strip() == reply
 
 
-def test_beam_search_and_options_run(tiny_lm):
-    out = tiny_lm.generate("Once", max_new_tokens=5, num_beams=3)
-    assert isinstance(out, str)
-    out = tiny_lm.generate("Once", max_new_tokens=5, do_sample=True, top_k=5, top_p=0.9,
-                           repetition_penalty=1.3, temperature=0.7)
-    assert isinstance(out, str)
+def test_beam_search_and_sampling_options_reach_transformers(tiny_lm):
+    beams = tiny_lm.generate("Once", max_new_tokens=5, num_beams=3)
+    assert beams == _reference(tiny_lm, "Once", max_new_tokens=5, num_beams=3, do_sample=False)
+    cfg = text.GenerationConfig(max_new_tokens=8, do_sample=True, top_k=5, top_p=0.9,
+                                repetition_penalty=1.3, temperature=0.7, seed=11)
+    sampled = tiny_lm.generate("Once", cfg)
+    again = tiny_lm.generate("Once", cfg)
+    assert sampled == again and sampled.strip()
+    # top_k=1 sampling can only ever pick the argmax: it must equal greedy decoding
+    assert tiny_lm.generate("Once", max_new_tokens=8, do_sample=True, top_k=1, seed=3) == \
+        tiny_lm.generate("Once", max_new_tokens=8)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -98,8 +114,8 @@ def test_perplexity_is_exp_of_the_loss(tiny_lm):
 
 
 def test_presets_and_local_folder_loading(tmp_path, tiny_lm):
-    assert text.default_config("tiny").max_new_tokens < text.default_config("offline").max_new_tokens
-    assert text.default_config("offline", temperature=0.5).temperature == 0.5
+    assert text.preset("tiny").max_new_tokens < text.preset("offline").max_new_tokens
+    assert text.preset("offline", temperature=0.5).temperature == 0.5
     tiny_lm.model.save_pretrained(tmp_path)
     tiny_lm.tokenizer.save_pretrained(tmp_path)
     again = text.load(path=str(tmp_path), profile="hub", device="cpu")  # how `hub` is tested offline

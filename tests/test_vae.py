@@ -1,3 +1,4 @@
+import math
 from dataclasses import replace
 
 import pytest
@@ -16,7 +17,7 @@ def data():
 
 
 def test_shapes_and_loss_terms(tiny, data):
-    cfg = vae.PRESETS["tiny"]
+    cfg = vae.preset("tiny")
     model = vae.build(cfg, device="cpu")
     x = data.train_x[:5]
     x_hat, mu, logvar = model(x)
@@ -24,15 +25,35 @@ def test_shapes_and_loss_terms(tiny, data):
     assert x_hat.abs().max() <= 1
     recon, kl = vae.loss_terms(model, x)
     assert recon.ndim == 0 and kl.item() >= 0
-    # the KL term against its closed form for one latent: KL(N(m, s²) || N(0, 1))
-    m, lv = torch.tensor([[0.7, -0.2]]), torch.tensor([[0.3, -1.0]])
-    expected = sum(0.5 * (mm**2 + torch.exp(v) - 1 - v) for mm, v in zip(m[0], lv[0]))
-    got = 0.5 * (m**2 + lv.exp() - 1 - lv).sum()
-    assert got.item() == pytest.approx(expected.item())
+
+
+def test_loss_terms_match_a_monte_carlo_estimate_of_the_elbo(tiny, data):
+    """KL(q(z|x) || N(0, I)) from ``loss_terms`` equals E_q[log q(z|x) - log p(z)] estimated by sampling,
+    and the reconstruction term is the Gaussian negative log-likelihood up to its constant."""
+    cfg = vae.preset("tiny")
+    model = vae.build(cfg, device="cpu")
+    with torch.no_grad():
+        # push the posterior away from N(0, I) so the KL is far from zero
+        model.encoder[-1].bias.add_(torch.linspace(-1.5, 1.5, model.encoder[-1].bias.numel()))
+        x = data.train_x[:8]
+        recon, kl = vae.loss_terms(model, x, torch.Generator().manual_seed(0))
+        mu, logvar = model.encode(x)
+        q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+        p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+        torch.manual_seed(0)
+        z = q.sample((20_000,))                                           # (S, B, Z)
+        mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()               # mean over samples and batch
+        assert kl.item() > 0.5
+        assert kl.item() == pytest.approx(mc.item(), rel=0.03)
+        # the reconstruction term: -log N(x; x_hat, sigma² I) minus its constant, for the same noise
+        x_hat = model.decode(model.reparameterize(mu, logvar, torch.Generator().manual_seed(0)))
+        nll = -torch.distributions.Normal(x_hat, cfg.sigma).log_prob(x).flatten(1).sum(1)
+        const = 0.5 * x[0].numel() * math.log(2 * math.pi * cfg.sigma ** 2)
+        assert recon.item() == pytest.approx((nll - const).mean().item(), rel=1e-4)
 
 
 def test_training_lowers_the_loss_and_is_deterministic(data):
-    cfg = replace(vae.PRESETS["tiny"], epochs=4)
+    cfg = replace(vae.preset("tiny"), epochs=4)
     a = vae.build(cfg, device="cpu")
     hist = vae.train(a, data.train_x[:128], cfg, progress=False)
     assert set(hist) == {"loss", "recon", "kl"} and len(hist["loss"]) == 4
@@ -47,7 +68,7 @@ def test_training_lowers_the_loss_and_is_deterministic(data):
 
 
 def test_sample_encode_decode_interpolate_anomaly(data):
-    cfg = vae.PRESETS["tiny"]
+    cfg = vae.preset("tiny")
     model = vae.build(cfg, device="cpu")
     s = vae.sample(model, 7)
     assert s.shape == (7, 1, 8, 8) and s.min() >= -1 and s.max() <= 1
@@ -71,7 +92,7 @@ def test_sample_encode_decode_interpolate_anomaly(data):
 def test_trained_vae_flags_noise_as_anomalous(data):
     from sklearn.metrics import roc_auc_score
 
-    cfg = replace(vae.PRESETS["tiny"], latent_dim=4, hidden=64, epochs=6, batch_size=128)
+    cfg = replace(vae.preset("tiny"), latent_dim=4, hidden=64, epochs=6, batch_size=128)
     model = vae.build(cfg, device="cpu")
     vae.train(model, data.train_x, cfg, progress=False)
     normal = vae.anomaly_score(model, data.test_x[:100])
@@ -82,11 +103,11 @@ def test_trained_vae_flags_noise_as_anomalous(data):
 
 def test_config_validation():
     with pytest.raises(GenAIError, match="latent_dim"):
-        vae.build(replace(vae.PRESETS["tiny"], latent_dim=0))
+        vae.build(replace(vae.preset("tiny"), latent_dim=0))
     with pytest.raises(GenAIError, match="sigma"):
-        replace(vae.PRESETS["tiny"], sigma=0).validate()
+        replace(vae.preset("tiny"), sigma=0).validate()
     with pytest.raises(GenAIError, match="beta"):
-        replace(vae.PRESETS["tiny"], beta=-1).validate()
+        replace(vae.preset("tiny"), beta=-1).validate()
     assert set(vae.PRESETS) == {"tiny", "offline", "hub"}
     for cfg in vae.PRESETS.values():
         cfg.validate()
@@ -94,7 +115,7 @@ def test_config_validation():
 
 def test_load_trains_once_and_reuses_the_cache(monkeypatch, tmp_path, data):
     monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
-    cfg = replace(vae.PRESETS["tiny"], epochs=1)
+    cfg = replace(vae.preset("tiny"), epochs=1)
     a = vae.load(cfg=cfg)
     files = list(tmp_path.glob("vae-digits-*.pt"))
     assert len(files) == 1

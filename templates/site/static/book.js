@@ -127,73 +127,96 @@
   window.addEventListener("scroll", function () { if (pop) hidePreview(); }, { passive: true });
 
   // ---------------------------------------------------------------- search
+  // MiniSearch (assets/minisearch.js, from npm) over search-index.js: prefix and fuzzy matching (one
+  // typo in five letters: "difusion" finds "diffusion"), accents folded ("frechet" finds "Fréchet").
   var input = document.getElementById("search-input");
   var box = document.getElementById("search-results");
-  var index = null, loading = false, selected = -1;
+  var engine = null, loading = false, selected = -1, waiting = [];
+  var PAGE = 12, limit = PAGE;    // results shown: 12, or all after "Show all"
 
+  function fold(s) { return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase(); }
   function loadIndex(then) {
-    if (index) return then();
-    if (window.BOOK_SEARCH_INDEX) { index = window.BOOK_SEARCH_INDEX; return then(); }
+    if (engine) return then();
+    waiting.push(then);
     if (loading) return;
     loading = true;
+    var ready = function () {
+      var docs = (window.BOOK_SEARCH_INDEX || []).map(function (e, i) { return { id: i, t: e.t, h: e.h, u: e.u, x: e.x, m: e.m || "" }; });
+      if (window.MiniSearch) {
+        engine = new window.MiniSearch({
+          fields: ["t", "h", "x", "m"], storeFields: ["t", "h", "u", "x"],
+          processTerm: function (term) { var t = fold(term); return t.length ? t : null; },
+          searchOptions: { boost: { t: 3, h: 2 }, prefix: true, fuzzy: function (term) { return term.length > 3 ? 0.2 : 0; },
+                           combineWith: "AND" }
+        });
+        engine.addAll(docs);
+      } else {
+        engine = { search: function () { return []; }, broken: true };
+      }
+      var w = waiting; waiting = [];
+      w.forEach(function (f) { f(); });
+    };
+    if (window.BOOK_SEARCH_INDEX) return ready();
     var s = document.createElement("script");
     s.src = "search-index.js";
-    s.onload = function () { index = window.BOOK_SEARCH_INDEX || []; then(); };
-    s.onerror = function () { index = []; then(); };
+    s.onload = ready;
+    s.onerror = function () { window.BOOK_SEARCH_INDEX = []; ready(); };
     document.head.appendChild(s);
   }
   function escapeHtml(s) {
-    return s.replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; });
+    return String(s).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; });
   }
-  function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
-  function highlight(text, words) {
-    var out = escapeHtml(text);
-    words.forEach(function (w) { out = out.replace(new RegExp("(" + escapeRe(escapeHtml(w)) + ")", "ig"), "<mark>$1</mark>"); });
-    return out;
+  // mark the words that matched (MiniSearch reports them, typos included), accents folded
+  function highlight(text, terms) {
+    if (!terms.length) return escapeHtml(text);
+    var folded = fold(text), marks = [];
+    terms.forEach(function (t) {
+      var i = 0;
+      while (t && (i = folded.indexOf(t, i)) >= 0) { marks.push([i, i + t.length]); i += t.length; }
+    });
+    marks.sort(function (a, b) { return a[0] - b[0]; });
+    var out = "", pos = 0;
+    marks.forEach(function (m) {
+      if (m[0] < pos) return;
+      out += escapeHtml(text.slice(pos, m[0])) + "<mark>" + escapeHtml(text.slice(m[0], m[1])) + "</mark>";
+      pos = m[1];
+    });
+    return out + escapeHtml(text.slice(pos));
   }
-  function snippet(text, words) {
-    var lower = text.toLowerCase(), pos = -1;
-    for (var i = 0; i < words.length && pos < 0; i++) pos = lower.indexOf(words[i]);
+  function snippet(text, terms) {
+    var folded = fold(text), pos = -1;
+    for (var i = 0; i < terms.length && pos < 0; i++) pos = folded.indexOf(terms[i]);
     var start = Math.max(0, pos - 60);
     return (start > 0 ? "…" : "") + text.slice(start, start + 170) + (start + 170 < text.length ? "…" : "");
   }
-  function search(q) {
-    var words = q.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 0; });
-    if (!words.length) return [];
-    var hits = [];
-    index.forEach(function (e) {
-      var title = (e.t + " " + e.h).toLowerCase(), text = e.x.toLowerCase(), score = 0;
-      for (var i = 0; i < words.length; i++) {
-        var w = words[i], inTitle = title.indexOf(w) >= 0, inText = text.indexOf(w) >= 0;
-        if (!inTitle && !inText) return;
-        score += (inTitle ? 10 : 0) + (inText ? 1 + Math.min(5, text.split(w).length - 1) : 0);
-      }
-      hits.push({ e: e, score: score });
-    });
-    hits.sort(function (a, b) { return b.score - a.score; });
-    return hits.slice(0, 12).map(function (h) { return h.e; });
-  }
+  function search(q) { return engine.search(q); }
   function show() {
     var q = input.value.trim();
     if (!q) { box.hidden = true; box.innerHTML = ""; return; }
     loadIndex(function () {
-      var words = q.toLowerCase().split(/\s+/).filter(Boolean);
       var hits = search(q);
       selected = -1;
-      if (!hits.length) {
+      if (engine.broken) {
+        box.innerHTML = '<div class="sr-empty">Search is not available in this build.</div>';
+      } else if (!hits.length) {
         box.innerHTML = '<div class="sr-empty">No results for “' + escapeHtml(q) + '”</div>';
       } else {
-        box.innerHTML = hits.map(function (e) {
-          return '<a class="search-hit" href="' + escapeHtml(e.u) + '"><span class="sr-title">' + highlight(e.t, words) +
-            (e.h && e.h !== e.t ? ' <span class="sr-heading">› ' + highlight(e.h, words) + "</span>" : "") + "</span>" +
-            '<span class="sr-snippet">' + highlight(snippet(e.x, words), words) + "</span></a>";
-        }).join("");
+        box.innerHTML = hits.slice(0, limit).map(function (e) {
+          var terms = Object.keys(e.match || {}).map(fold);
+          return '<a class="search-hit" href="' + escapeHtml(e.u) + '"><span class="sr-title">' + highlight(e.t, terms) +
+            (e.h && e.h !== e.t ? ' <span class="sr-heading">› ' + highlight(e.h, terms) + "</span>" : "") + "</span>" +
+            '<span class="sr-snippet">' + highlight(snippet(e.x, terms), terms) + "</span></a>";
+        }).join("") + (hits.length > limit ?
+          '<button type="button" class="sr-more" id="search-more">Show all ' + hits.length + " results (" +
+          (hits.length - limit) + " more)</button>" : '<div class="sr-count">' + hits.length + (hits.length === 1 ? " result" : " results") + "</div>");
+        var more = document.getElementById("search-more");
+        if (more) more.addEventListener("click", function (ev) { ev.stopPropagation(); limit = hits.length; show(); });
       }
       box.hidden = false;
     });
   }
   if (input && box) {
-    input.addEventListener("input", show);
+    input.addEventListener("input", function () { limit = PAGE; show(); });
     input.addEventListener("focus", function () { loadIndex(function () {}); if (input.value.trim()) show(); });
     input.addEventListener("keydown", function (e) {
       var hits = box.querySelectorAll("a.search-hit");
@@ -217,4 +240,20 @@
       }
     });
   }
+
+  // ---------------------------------------------------------------- wide tables: a visible scroll hint
+  function markScrollable() {
+    document.querySelectorAll(".table-wrap").forEach(function (w) {
+      var wide = w.scrollWidth > w.clientWidth + 1;
+      w.classList.toggle("is-scrollable", wide);
+      var atEnd = w.scrollLeft + w.clientWidth >= w.scrollWidth - 1;
+      w.classList.toggle("at-end", wide && atEnd);
+      if (wide && !w.hasAttribute("tabindex")) { w.setAttribute("tabindex", "0"); w.setAttribute("aria-label", "Table: scroll sideways for more columns"); }
+    });
+  }
+  document.querySelectorAll(".table-wrap").forEach(function (w) {
+    w.addEventListener("scroll", markScrollable, { passive: true });
+  });
+  window.addEventListener("resize", markScrollable);
+  markScrollable();
 })();
