@@ -45,7 +45,7 @@ $(SITE_NPM): templates/site/package-lock.json
 book: venv system models site-template  ## execute every notebook and build the site, the docx and the PDF (docs/BUILD.md)
 	$(PY) scripts/build_book.py
 
-UNIT_TIER := not offline and not book and not browser and not slow
+UNIT_TIER := not offline and not book and not browser and not slow and not notebooks
 COV       := --cov=genai_lib --cov-branch
 
 unit: venv  ## only the fast unit tests (tiny profile, random order, two workers)

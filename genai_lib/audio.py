@@ -102,6 +102,7 @@ class TextToSpeech:
 
             self._voice = PiperVoice.load(source, config_path=source + ".json")
             self.sample_rate = int(self._voice.config.sample_rate)
+            self.voice_noise = (float(self._voice.config.noise_scale), float(self._voice.config.noise_w_scale))
             self._pipe = None
         else:
             from transformers import pipeline
@@ -109,14 +110,25 @@ class TextToSpeech:
             self._pipe = pipeline("text-to-speech", model=source, revision=src.revision, device=get_device())
             self._voice = None
             self.sample_rate = 0
+            self.voice_noise = (0.0, 0.0)
 
     # [start:synthesize]
-    def synthesize(self, text: str, speed: float = 1.0) -> AudioClip:
-        """Speak ``text``.
+    def synthesize(self, text: str, speed: float = 1.0, noise_scale: float = 0.0, noise_w: float = 0.0,
+                   seed: int = 0) -> AudioClip:
+        """Speak ``text``; the same text and settings always give the same samples.
+
+        A VITS voice samples noise while it speaks: ``noise_scale`` varies the sound of each phoneme,
+        ``noise_w`` its duration. Piper draws that noise inside its ONNX graph from a generator that
+        cannot be re-seeded per call, so the book sets both to 0 by default (deterministic speech,
+        still natural); pass the voice's own values (``tts.voice_noise``, 0.667 and 0.8 for "joe")
+        to hear the variation. The ``hub`` pipeline draws its noise from torch, seeded with ``seed``.
 
         Args:
             text: up to :data:`MAX_TTS_CHARS` characters.
             speed: > 1 speaks faster, < 1 slower (Piper's length scale is its inverse).
+            noise_scale: Piper's generator noise (0 = none).
+            noise_w: Piper's phoneme-duration noise (0 = none).
+            seed: seeds the ``hub`` pipeline's noise (Piper's is set by the two scales).
 
         Returns:
             An :class:`AudioClip` with the time it took to make.
@@ -124,15 +136,22 @@ class TextToSpeech:
         text = _check_text(text)
         if not 0.25 <= speed <= 4.0:
             raise GenAIError(f"speed must be between 0.25 and 4, got {speed}")
+        if not (0.0 <= noise_scale <= 2.0 and 0.0 <= noise_w <= 2.0):
+            raise GenAIError(f"noise_scale and noise_w must be between 0 and 2, got {noise_scale} and {noise_w}")
         start = time.perf_counter()
         if self._voice is not None:
             from piper import SynthesisConfig
 
-            chunks = self._voice.synthesize(text, syn_config=SynthesisConfig(length_scale=1.0 / speed))
+            config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale, noise_w_scale=noise_w)
+            chunks = self._voice.synthesize(text, syn_config=config)
             samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)  # (n,)
             rate = self.sample_rate
         else:
-            out = self._pipe(text)
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                out = self._pipe(text)
             samples, rate = np.asarray(out["audio"], dtype=np.float32).reshape(-1), int(out["sampling_rate"])
         return AudioClip(samples, rate, time.perf_counter() - start)
     # [end:synthesize]

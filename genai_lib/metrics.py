@@ -81,7 +81,8 @@ def train_classifier(epochs: int = 30, seed: int = 0, progress: bool = False) ->
     from tqdm.auto import trange
 
     data = digits.load()
-    # enable_grad: the first call may come from inside a no_grad function (fid -> features -> classifier)
+    # enable_grad: the first call may come from inside a no_grad function (features() trains the
+    # classifier on first use when the cache folder is empty).
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)

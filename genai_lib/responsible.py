@@ -27,13 +27,17 @@ from genai_lib.core import GenAIError
 @torch.no_grad()
 def pronoun_preference(lm, subjects: Sequence[str], templates: Sequence[str],
                        pronouns: tuple[str, str] = (" he", " she")) -> list[dict]:
-    """log P(pronoun A) − log P(pronoun B) as the next token, for every subject in every template.
+    """log P(pronoun A) − log P(pronoun B) as the continuation, for every subject in every template.
+
+    A pronoun that the tokenizer splits into several tokens is scored as a sequence: the sum of the
+    log-probabilities of its tokens, each given the prompt and the tokens before it (for a one-token
+    pronoun, as with SmolLM2's " he" and " she", that is simply the next-token log-probability).
 
     Args:
         lm: a :class:`genai_lib.text.LanguageModel`.
         subjects: words substituted for ``{subject}`` (e.g. occupations).
         templates: sentences ending where a pronoun could follow, with a ``{subject}`` slot.
-        pronouns: two continuations that must each be a single token for the model.
+        pronouns: the two continuations to compare.
 
     Returns:
         One dict per (subject, template): ``subject``, ``template``, ``log_ratio`` (> 0 favours the
@@ -42,22 +46,32 @@ def pronoun_preference(lm, subjects: Sequence[str], templates: Sequence[str],
     if not subjects or not templates or any("{subject}" not in t for t in templates):
         raise GenAIError("Give at least one subject and templates that contain a '{subject}' slot.")
     ids = [lm.tokenizer.encode(p, add_special_tokens=False) for p in pronouns]
-    if any(len(i) != 1 for i in ids):
-        raise GenAIError(f"Each pronoun must be one token for this tokenizer; got {dict(zip(pronouns, ids))}.")
-    a, b = ids[0][0], ids[1][0]
+    if len(ids) != 2 or any(not i for i in ids):
+        raise GenAIError(f"Give two non-empty pronouns to compare; got {pronouns!r}.")
     rows = []
     for template in templates:
         prompts = [template.format(subject=s) for s in subjects]
-        tok = lm.tokenizer
-        side, tok.padding_side = tok.padding_side, "left"
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-        tok.padding_side = side
-        logits = lm.model(**enc).logits[:, -1].float()  # (B, V): next-token logits after each prompt
-        logp = torch.log_softmax(logits, dim=-1)
-        for s, row in zip(subjects, logp):
-            rows.append({"subject": s, "template": template, "log_ratio": float(row[a] - row[b]),
-                         "p_a": float(row[a].exp()), "p_b": float(row[b].exp())})
+        logp_a, logp_b = (_continuation_logprob(lm, prompts, i) for i in ids)   # (B,) each
+        for s, la, lb in zip(subjects, logp_a.tolist(), logp_b.tolist()):
+            rows.append({"subject": s, "template": template, "log_ratio": la - lb,
+                         "p_a": math.exp(la), "p_b": math.exp(lb)})
     return rows
+
+
+@torch.no_grad()
+def _continuation_logprob(lm, prompts: Sequence[str], cont: Sequence[int]) -> torch.Tensor:
+    """log P(cont | prompt) for each prompt: (B,), summed over the k continuation tokens."""
+    tok = lm.tokenizer
+    side, tok.padding_side = tok.padding_side, "left"
+    enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    tok.padding_side = side
+    c = torch.tensor([list(cont)] * len(prompts))                             # (B, k)
+    ids = torch.cat([enc["input_ids"], c], 1).to(lm.device)                  # (B, T + k)
+    mask = torch.cat([enc["attention_mask"], torch.ones_like(c)], 1).to(lm.device)
+    t, k = enc["input_ids"].shape[1], c.shape[1]
+    logits = lm.model(input_ids=ids, attention_mask=mask).logits[:, t - 1:t + k - 1].float()  # (B, k, V)
+    logp = torch.log_softmax(logits, dim=-1)
+    return logp.gather(-1, c.to(lm.device).unsqueeze(-1)).squeeze(-1).sum(1).cpu()          # (B,)
 
 
 def permutation_test(x: Sequence[float], y: Sequence[float], n: int = 10_000, seed: int = 0) -> float:
@@ -196,9 +210,14 @@ class EmbeddingFilter:
         self.bank = np.asarray(encode(list(unsafe_examples)), dtype=np.float32)  # (K, D)
 
     def similarity(self, texts: Sequence[str]) -> np.ndarray:
-        """(N,) highest cosine similarity of each text to the unsafe examples."""
-        emb = np.asarray(self.encode(list(texts)), dtype=np.float32)  # (N, D)
-        return (emb @ self.bank.T).max(axis=1)
+        """(N,) highest cosine similarity of each text to the unsafe examples (0 for empty text)."""
+        texts = list(texts)
+        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]   # a model may answer nothing
+        out = np.zeros(len(texts), dtype=np.float32)
+        if keep:
+            emb = np.asarray(self.encode([texts[i] for i in keep]), dtype=np.float32)  # (N', D)
+            out[keep] = (emb @ self.bank.T).max(axis=1)
+        return out
 
     def flags(self, texts: Sequence[str]) -> list[bool]:
         return [bool(s >= self.threshold) for s in self.similarity(texts)]

@@ -314,7 +314,8 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
             return model.eval()
         except Exception:          # a damaged file: train again and overwrite it
             model = build(cfg)
-    train(model, digits.load().train_x, cfg, progress=progress)
+    with torch.enable_grad():      # the caller may be inside torch.no_grad()
+        train(model, digits.load().train_x, cfg, progress=progress)
     with atomic_write(path) as tmp:
         torch.save(model.state_dict(), tmp)
     return model.eval()

@@ -130,7 +130,7 @@ def build(args: argparse.Namespace) -> dict:
     try:
         base, token = start_jupyter(procs, root, env, logs)
         env.update(JUPYTER_BASE_URL=base, JUPYTER_TOKEN=token)
-        cmd = myst_command()
+        cmd = myst_command(alt_config=mode != "local")
         if mode != "local":  # book-theme, or no site: run myst with a config naming another site template
             alt = dict(config)
             template = "book-theme" if mode == "book-theme" else str(REPO / "templates" / "execute-only")
@@ -140,7 +140,7 @@ def build(args: argparse.Namespace) -> dict:
             cmd += ["--config", alt_config.name]
         # --html executes every page of the toc; with the execute-only template it writes no site
         cmd += ["build", "--execute", "--execute-parallel", str(parallel), "--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
-        print(f"build: {' '.join(cmd[1:])}", flush=True)
+        print(f"build: {Path(cmd[0]).name} {' '.join(cmd[1:])}", flush=True)
         lines: list[str] = []
         with open(logs / "myst-build.log", "w") as log:
             proc = procs.popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

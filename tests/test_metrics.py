@@ -112,15 +112,18 @@ def test_fid_separates_real_from_noise_and_collapse():
     assert metrics.fid(d.test_x) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_classifier_trains_when_first_asked_inside_no_grad(monkeypatch, tmp_path):
-    """On an empty cache the first FID (a no_grad function) trains the classifier: that must work."""
+def test_first_call_with_an_empty_cache_trains_the_classifier(monkeypatch, tmp_path):
+    """Issue 11: on an empty cache the first FID (a no_grad function) trains the classifier: that must work."""
     monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
     metrics.classifier.cache_clear()
+    metrics._test_stats.cache_clear()
     monkeypatch.setattr(metrics, "train_classifier",
                         lambda real=metrics.train_classifier: real(epochs=1))
     try:
-        with torch.no_grad():
+        with torch.no_grad():                 # from inside the caller's own no_grad block
             value = metrics.fid(digits.load().test_x[:50])
-        assert np.isfinite(value) and (tmp_path / f"{metrics.CLASSIFIER_VERSION}.pt").exists()
-    finally:
+        assert np.isfinite(value) and value > 0
+        assert (tmp_path / f"{metrics.CLASSIFIER_VERSION}.pt").exists()
+    finally:                                  # the next tests use the normal cache (and its statistics) again
         metrics.classifier.cache_clear()
+        metrics._test_stats.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -18,6 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text()
 SETUP_CELL = textwrap.dedent(re.search(r"```python\n(\s*# Setup: on Colab.*?)```", CONTRIBUTING, re.S).group(1)).strip()
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync = _load_script("sync_repo_url")
 
 
 def _actionlint() -> str | None:
@@ -37,13 +48,20 @@ def test_workflows_do_what_the_readme_promises():
     assert any("make test" in step.get("run", "") for step in test["jobs"]["test"]["steps"])
     book_text = (wf / "book.yml").read_text()
     book = yaml.safe_load(book_text)
-    env = book["jobs"]["build"]["env"]
-    assert env["GENAI_PROFILE"] == "hub" and env["GENAI_SITE_THEME"] == "book-theme"
-    # the secrets go to the build step only, not to every step and action of the job (issue #13)
-    assert "HF_TOKEN" not in env and "GEMINI_API_KEY" not in env
-    build = next(step for step in book["jobs"]["build"]["steps"] if step.get("run") == "make book")
+    # the published build is `offline` (what `make book` reproduces; no secrets anywhere in its job) ...
+    publish = book["jobs"]["build"]
+    assert publish["env"]["GENAI_PROFILE"] == "offline" and "GENAI_SITE_THEME" not in publish["env"]
+    assert "secrets." not in yaml.safe_dump(publish)
+    assert any("upload-pages-artifact" in step.get("uses", "") for step in publish["steps"])
+    assert book["jobs"]["deploy"]["needs"] == "build"
+    # ... and `hub` is a separate check that publishes nothing; its secrets go to the build step only (#13)
+    hub = book["jobs"]["hub"]
+    assert hub["env"]["GENAI_PROFILE"] == "hub" and "HF_TOKEN" not in hub["env"] and "GEMINI_API_KEY" not in hub["env"]
+    build = next(step for step in hub["steps"] if step.get("run") == "make book")
     assert "secrets.HF_TOKEN" in build["env"]["HF_TOKEN"] and "secrets.GEMINI_API_KEY" in build["env"]["GEMINI_API_KEY"]
-    assert "vars.GPU_RUNNER" in book["jobs"]["build"]["runs-on"]
+    assert any("scan_secrets.py" in step.get("run", "") for step in hub["steps"])
+    assert not any("pages" in step.get("uses", "") for step in hub["steps"])
+    assert all("vars.GPU_RUNNER" in job["runs-on"] for job in (publish, hub))
     assert "schedule" in book[True] and "deploy-pages" in book_text  # yaml reads `on:` as True
     assert "echo $HF_TOKEN" not in book_text and "echo $GEMINI_API_KEY" not in book_text
     assert (wf / "space.yml").exists() and (wf / "upstream.yml").exists()
@@ -113,3 +131,47 @@ def test_every_notebook_and_chapter_is_in_the_toc():
     toc_text = (ROOT / "myst.yml").read_text()
     for path in NOTEBOOKS + sorted((ROOT / "chapters").glob("*.md")):
         assert str(path.relative_to(ROOT)) in toc_text, f"{path.name} is not in myst.yml's toc"
+
+
+def test_repository_url_is_written_in_one_place_and_copied_everywhere():
+    """myst.yml's project.github -> setup cells, CONTRIBUTING.md, index.md, the Space (scripts/sync_repo_url.py)."""
+    proc = subprocess.run([sys.executable, "scripts/sync_repo_url.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, "run `python scripts/sync_repo_url.py`:\n" + proc.stdout + proc.stderr
+    url, rev = sync.repo_url(), sync.release()
+    assert url == yaml.safe_load((ROOT / "myst.yml").read_text())["project"]["github"].rstrip("/")
+    assert SETUP_CELL == sync.setup_cell(url, rev)
+    assert f'"{url}", "{rev}"' in SETUP_CELL and "@{RELEASE}" in SETUP_CELL
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", rev), "Colab installs a release tag, not a moving branch"
+    assert f"git clone {url}\ncd {url.rsplit('/', 1)[1]}\n" in (ROOT / "index.md").read_text()
+    assert f"git+{url}" in (ROOT / "space" / "requirements.txt").read_text()
+    # every other spelling of a github.com/<owner>/<repo> of this book would be a second source of truth
+    owner_repo = url.removeprefix("https://github.com/")
+    for path in [ROOT / "README.md", ROOT / "environment.yml", ROOT / "postBuild", *sorted((ROOT / "docs").glob("*.md"))]:
+        for other in re.findall(r"github\.com/([\w.-]+/[\w.-]+)", path.read_text()):
+            assert other == owner_repo or other.split("/")[0] != owner_repo.split("/")[0], (path, other)
+
+
+def test_colab_and_binder_links_come_from_myst_yml():
+    """The site template makes the launch links from project.github (no URL of its own)."""
+    sys.path.insert(0, str(ROOT / "templates" / "site"))
+    try:
+        from booksite.build import launch_links
+    finally:
+        sys.path.remove(str(ROOT / "templates" / "site"))
+    project = yaml.safe_load((ROOT / "myst.yml").read_text())["project"]
+    links = launch_links({}, project, "/notebooks/gan.ipynb")
+    owner_repo = sync.repo_url().removeprefix("https://github.com/")
+    assert links["colab"].startswith(f"https://colab.research.google.com/github/{owner_repo}/blob/")
+    assert links["binder"].startswith(f"https://mybinder.org/v2/gh/{owner_repo}/")
+    assert links["colab"].endswith("/notebooks/gan.ipynb")
+
+
+def test_setup_cell_pins_a_release_and_keeps_the_installed_torch():
+    cell = sync.setup_cell("https://github.com/o/r", "v9.9.9")
+    compile(cell, "<setup cell>", "exec")
+    assert '"genai_lib" ' not in cell and 'find_spec("genai_lib") is None' in cell   # a no-op where installed
+    assert "torch==" in cell and "importlib.metadata.version('torch')" in cell       # never reinstalls torch
+    assert "@main" not in cell and "@{RELEASE}" in cell
+    extras = __import__("tomllib").loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sync.EXTRA in extras, "the setup cell installs an extra that pyproject.toml must define"

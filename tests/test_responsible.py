@@ -76,8 +76,23 @@ def test_pronoun_preference_and_its_errors(tiny_lm):
     assert len(rows) == 2 and all(math.isfinite(r["log_ratio"]) for r in rows)
     r = rows[0]
     assert r["log_ratio"] == pytest.approx(math.log(r["p_a"]) - math.log(r["p_b"]), abs=1e-4)
-    with pytest.raises(GenAIError, match="one token"):
-        rs.pronoun_preference(tiny_lm, ["nurse"], ["The {subject} said"])  # " he" is 3 bytes here
+    # " he" and " she" are several tokens for the tiny byte-level tokenizer: scored as sequences,
+    # compared here with an independent sum over the whole sentence's token log-probabilities
+    (row,) = rs.pronoun_preference(tiny_lm, ["nurse"], ["The {subject} said"])
+    tok = tiny_lm.tokenizer
+    assert len(tok.encode(" she", add_special_tokens=False)) > 1
+
+    def sentence_logprob(prompt, pronoun):
+        p_ids = tok.encode(prompt, add_special_tokens=False)
+        ids = torch.tensor([p_ids + tok.encode(pronoun, add_special_tokens=False)])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_lm.model(input_ids=ids).logits[0].float(), -1)   # (T, V)
+        return sum(float(logp[i - 1, ids[0, i]]) for i in range(len(p_ids), ids.shape[1]))
+
+    expected = sentence_logprob("The nurse said", " he") - sentence_logprob("The nurse said", " she")
+    assert row["log_ratio"] == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(GenAIError, match="non-empty"):
+        rs.pronoun_preference(tiny_lm, ["nurse"], ["The {subject} said"], pronouns=("he", ""))
     with pytest.raises(GenAIError, match="slot"):
         rs.pronoun_preference(tiny_lm, ["nurse"], ["no slot"])
 
@@ -97,6 +112,8 @@ def test_filters_and_confusion():
 
     ef = rs.EmbeddingFilter(encode, ["steal"], threshold=0.99)
     assert ef.flags(["steal", "least", "hello"]) == [True, True, False]  # anagrams: same letters
+    assert ef.flags(["", "steal", "  "]) == [False, True, False]           # an empty answer is not unsafe
+    assert ef.similarity(["", " "]).tolist() == [0.0, 0.0]
     c = rs.confusion([True, True, False, False], [True, False, True, False])
     assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (1, 1, 1, 1) and c["recall"] == 0.5
     with pytest.raises(GenAIError):

@@ -15,13 +15,18 @@ from . import BuildError
 from .mystlog import EXEC_ERROR
 
 
-def myst_command() -> list[str]:
-    exe = Path(sys.executable).parent / "myst"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("myst")
+def myst_command(alt_config: bool = False) -> list[str]:
+    """The build's command: Jupyter Book 2's CLI, ``jupyter-book`` (it runs the same mystmd 1.11 engine).
+
+    ``jupyter-book`` 2.1.7 has no ``--config`` option, so a build that needs another config file
+    (``GENAI_SITE_THEME=book-theme``, ``--no-site``) runs ``myst`` itself (mystmd 1.11.0).
+    """
+    name = "myst" if alt_config else "jupyter-book"
+    exe = Path(sys.executable).parent / name
+    found = str(exe) if exe.exists() else shutil.which(name)
     if not found:
-        raise BuildError("The `myst` command was not found; run `make venv` (mystmd is in the `book` extra).")
+        raise BuildError(f"The `{name}` command was not found; run `make venv` (the `book` extra installs "
+                         "jupyter-book and mystmd).")
     return [found]
 
 
