@@ -107,11 +107,12 @@ def build(args: argparse.Namespace) -> dict:
                TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
                TRANSFORMERS_VERBOSITY=os.environ.get("TRANSFORMERS_VERBOSITY", "error"),  # no load chatter on pages
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    # Independent notebooks run side by side, one torch thread each: the book's models are small, so two
-    # one-thread kernels on two cores finish sooner than one two-thread kernel after another.
+    # myst may execute independent notebooks side by side (--execute-parallel). mystmd 1.11 still ran the
+    # book's notebooks one after another on a 2-core machine, so each kernel keeps the thread policy's
+    # default (genai_lib.core: the available cores, at most 4) unless GENAI_THREADS says otherwise.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parallel = int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 0) or max(1, min(cores, 4))
-    env.setdefault("GENAI_THREADS", str(max(1, cores // parallel)))
+    env.setdefault("GENAI_THREADS", str(max(1, min(cores, 4))))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
         print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "
