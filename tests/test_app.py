@@ -411,12 +411,14 @@ def test_a_failed_write_leaves_the_old_file_whole(server, tmp_path, monkeypatch)
     ask("ip:a")
     before = (tmp_path / app.STATE_FILE).read_text()
 
-    def broken_dump(obj, f):
-        f.write('{"requests": ')
+    def disk_full(path, text, *args, **kwargs):  # half the file is written, then the disk is full
+        with open(path, "w") as f:
+            f.write(text[: len(text) // 2])
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(app.json, "dump", broken_dump)
-    with pytest.raises(OSError):
-        limiter.acquire("ip:b")
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", disk_full)
+        with pytest.raises(OSError):
+            limiter.acquire("ip:b")
     assert (tmp_path / app.STATE_FILE).read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [app.STATE_FILE]
 

@@ -57,13 +57,16 @@ def test_the_deploy_workflow_scans_before_publishing():
     import yaml
 
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
-    steps = wf["jobs"]["build"]["steps"]
-    runs = [s.get("run", "") for s in steps]
-    uses = [s.get("uses", "") for s in steps]
-    scan_at = next(i for i, r in enumerate(runs) if "scripts/scan_secrets.py" in r)
-    assert "_build" in runs[scan_at] and "--env GEMINI_API_KEY" in runs[scan_at] and "--env HF_TOKEN" in runs[scan_at]
-    assert scan_at > next(i for i, r in enumerate(runs) if "make book" in r)
-    assert scan_at < min(i for i, u in enumerate(uses) if "upload" in u)  # before anything leaves the runner
+    for job in ("build", "hub"):  # the published build, and the hub check that has the real secrets
+        steps = wf["jobs"][job]["steps"]
+        runs = [s.get("run", "") for s in steps]
+        uses = [s.get("uses", "") for s in steps]
+        scan_at = next(i for i, r in enumerate(runs) if "scripts/scan_secrets.py" in r)
+        assert "_build" in runs[scan_at] and "--env GEMINI_API_KEY" in runs[scan_at] and "--env HF_TOKEN" in runs[scan_at]
+        assert scan_at > next(i for i, r in enumerate(runs) if "make book" in r)
+        uploads = [i for i, u in enumerate(uses) if "upload" in u]
+        assert uploads and scan_at < min(uploads), job  # before anything leaves the runner
+        assert not any(steps[i].get("if") for i in uploads), job  # and no upload runs after a failed scan
 
 
 def test_no_secrets_in_notebooks_and_tracked_files():

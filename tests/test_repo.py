@@ -51,7 +51,7 @@ def test_workflows_do_what_the_readme_promises():
     # the published build is `offline` (what `make book` reproduces; no secrets anywhere in its job) ...
     publish = book["jobs"]["build"]
     assert publish["env"]["GENAI_PROFILE"] == "offline" and "GENAI_SITE_THEME" not in publish["env"]
-    assert "secrets." not in yaml.safe_dump(publish)
+    assert "${{ secrets." not in yaml.safe_dump(publish) and "secrets.GEMINI" not in yaml.safe_dump(publish)
     assert any("upload-pages-artifact" in step.get("uses", "") for step in publish["steps"])
     assert book["jobs"]["deploy"]["needs"] == "build"
     # ... and `hub` is a separate check that publishes nothing; its secrets go to the build step only (#13)
