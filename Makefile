@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export BOOKSITE_PYTHON ?= $(abspath $(PY))
 SITE_NPM := templates/site/node_modules/.package-lock.json
 
-.PHONY: help book test venv system models site-template unit mutation clean
+.PHONY: help book test test-extended venv system models site-template unit mutation clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -56,7 +56,10 @@ unit: venv  ## only the fast unit tests (tiny profile, random order, two workers
 # that need the real models, the built book and the browser. Coverage of genai_lib covers both runs.
 test: book  ## the whole test suite (builds the book first; the book tests check its outputs), with coverage
 	$(PY) -m pytest -q -n 2 $(COV) --cov-report= -m "$(UNIT_TIER)"
-	$(PY) -m pytest -q $(COV) --cov-append --cov-report=term:skip-covered -m "not ($(UNIT_TIER))"
+	$(PY) -m pytest -q $(COV) --cov-append --cov-report=term:skip-covered -m "not ($(UNIT_TIER)) and not extended"
+
+test-extended: book  ## the longest checks: the Colab install, the image notebooks alone in offline (~20 min)
+	$(PY) -m pytest -q -m extended
 
 mutation: venv  ## mutation testing of the library's scoring logic with mutmut (slow: not part of make test)
 	rm -rf mutants

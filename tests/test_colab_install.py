@@ -32,7 +32,7 @@ spec = importlib.util.spec_from_file_location("sync_repo_url", ROOT / "scripts" 
 sync = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sync)
 
-pytestmark = [pytest.mark.slow, pytest.mark.offline]
+pytestmark = [pytest.mark.slow, pytest.mark.offline, pytest.mark.extended]
 TORCH = "torch==2.13.0"   # what the Makefile installs; Colab brings its own
 
 

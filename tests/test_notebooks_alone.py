@@ -58,6 +58,7 @@ def test_notebook_runs_alone_in_tiny(notebook, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.offline
 @pytest.mark.notebooks
 @pytest.mark.parametrize("notebook", IMAGE_NOTEBOOKS, ids=[p.stem for p in IMAGE_NOTEBOOKS])
