@@ -157,8 +157,8 @@ def chunk_markdown(doc: str, source: str, max_chars: int = 600, overlap: int = 1
 
 def book_root(start: str | Path | None = None) -> Path:
     """The book's root folder (the one with ``myst.yml``): ``GENAI_BOOK_ROOT``, a parent of ``start``
-    (default: the working directory), or else :func:`genai_lib.booksource.find` (beside the imported
-    genai_lib, or the repository at the commit pip installed it from, fetched once)."""
+    (default: the working directory), or, when neither was given, :func:`genai_lib.booksource.find`
+    (beside the imported genai_lib, or the repository at the commit pip installed it from, fetched once)."""
     env = os.environ.get("GENAI_BOOK_ROOT", "").strip()
     here = Path(env or start or Path.cwd()).resolve()
     for folder in [here, *here.parents]:
@@ -166,7 +166,7 @@ def book_root(start: str | Path | None = None) -> Path:
             return folder
     from genai_lib import booksource    # a notebook opened alone (Colab): beside genai_lib, or fetched
 
-    found = None if env else booksource.find()
+    found = None if (env or start) else booksource.find()   # an explicit place is not second-guessed
     if found is not None:
         return found
     raise GenAIError(f"No myst.yml found in {here} or its parents; run from a clone of the book's repository "
