@@ -107,12 +107,13 @@ def build(args: argparse.Namespace) -> dict:
                TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
                TRANSFORMERS_VERBOSITY=os.environ.get("TRANSFORMERS_VERBOSITY", "error"),  # no load chatter on pages
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    # myst may execute independent notebooks side by side (--execute-parallel). mystmd 1.11 still ran the
-    # book's notebooks one after another on a 2-core machine, so each kernel keeps the thread policy's
-    # default (genai_lib.core: the available cores, at most 4) unless GENAI_THREADS says otherwise.
+    # Notebooks execute one at a time, each kernel with the thread policy's threads (genai_lib.core: the
+    # available cores, at most 4). GENAI_EXECUTE_PARALLEL=N asks myst for N at once (--execute-parallel);
+    # it is off by default: with mystmd 1.11 on a 2-core machine the notebooks still ran one after another,
+    # and the flag made the Typst PDF export go missing in the fixture build (tests/test_book_build.py).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    parallel = int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 0) or max(1, min(cores, 4))
-    env.setdefault("GENAI_THREADS", str(max(1, min(cores, 4))))
+    parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 1))
+    env.setdefault("GENAI_THREADS", str(max(1, min(cores, 4) // parallel)))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
         print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "
@@ -140,7 +141,8 @@ def build(args: argparse.Namespace) -> dict:
             alt_config.write_text(yaml.safe_dump(alt, sort_keys=False))
             cmd += ["--config", alt_config.name]
         # --html executes every page of the toc; with the execute-only template it writes no site
-        cmd += ["build", "--execute", "--execute-parallel", str(parallel), "--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
+        cmd += ["build", "--execute"] + (["--execute-parallel", str(parallel)] if parallel > 1 else []) \
+            + ["--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
         print(f"build: {Path(cmd[0]).name} {' '.join(cmd[1:])}", flush=True)
         lines: list[str] = []
         with open(logs / "myst-build.log", "w") as log:

@@ -535,7 +535,7 @@ def test_local_site_template_builds_the_site(tmp_path):
     res = run_build(proj, "--no-exports", timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "the book's own template" in res.stdout
-    assert "build: jupyter-book build --execute --execute-parallel" in res.stdout   # Jupyter Book 2's CLI builds the site
+    assert "build: jupyter-book build --execute --html" in res.stdout   # Jupyter Book 2's CLI builds the site
     html = (proj / "_build" / "html" / "index.html").read_text()
     assert "paper" in html and "squares" in html
     assert leftovers(proj) == []
