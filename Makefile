@@ -48,7 +48,7 @@ book: venv system models site-template  ## execute every notebook and build the 
 UNIT_TIER := not offline and not book and not browser and not slow and not notebooks
 COV       := --cov=genai_lib --cov-branch
 
-unit: venv  ## only the fast unit tests (tiny profile, random order, two workers)
+unit: venv site-template  ## only the fast unit tests (tiny profile, random order, two workers; the site renderer needs its npm packages)
 	$(PY) -m pytest -q -n 2 -m "$(UNIT_TIER)"
 
 # The unit tier runs in random order (pytest-randomly; the seed is printed, `-p randomly -p "randomly_seed=N"`
