@@ -111,9 +111,10 @@ def build(args: argparse.Namespace) -> dict:
     # available cores, at most 4). GENAI_EXECUTE_PARALLEL=N asks myst for N at once (--execute-parallel);
     # it is off by default: with mystmd 1.11 on a 2-core machine the notebooks still ran one after another,
     # and the flag made the Typst PDF export go missing in the fixture build (tests/test_book_build.py).
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from genai_lib.core import thread_count  # the one thread policy, shared with the kernels
+
     parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 1))
-    env.setdefault("GENAI_THREADS", str(max(1, min(cores, 4) // parallel)))
+    env.setdefault("GENAI_THREADS", str(max(1, thread_count() // parallel)))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
         print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "
