@@ -74,28 +74,37 @@ def start_app(server: StandIn, port: int, limits: dict[str, str]) -> subprocess.
            "GENAI_APP_HOST": "127.0.0.1", "GENAI_APP_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **limits}
     env.pop("SPACE_ID", None)
-    return subprocess.Popen([sys.executable, "-m", "genai_lib.app"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file, not a pipe: nobody reads a pipe until the end, and once its 64 KiB buffer is
+    # full every logging call in the app blocks (this stalled an earlier version of this benchmark).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "genai_lib.app"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def stop_app(proc: subprocess.Popen) -> str:
     """Stop the app; return its log (stderr)."""
     proc.terminate()
     try:
-        _, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    return err.decode(errors="replace")
+        proc.wait()
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read().decode(errors="replace")  # type: ignore[attr-defined]
 
 
 def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int = 2, in_flight: int = 48,
-               time_limit: float = 900.0, chunk_delay: float = 0.05, emit=print) -> dict:
+               time_limit: float = 900.0, chunk_delay: float = 0.05, max_sessions: int | None = None,
+               emit=print) -> dict:
     """200 clients against a per-client daily limit of ``limit`` answers; the odd half ask ``extra`` more.
 
     Each client is one user with its own address, asking its questions one after another (as a person
     does); at most ``in_flight`` clients are active at once, under the app's queue size. The workload
-    runs ``passes`` times with new addresses; the server's memory is compared between passes.
+    runs ``passes`` times with new addresses; the server's memory is compared between passes. The app
+    keeps at most ``max_sessions`` sessions (default: one pass's clients), so from the second pass on
+    the memory must stay flat: every new session replaces a forgotten one.
     """
     from gradio_client import Client
 
@@ -105,7 +114,8 @@ def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int =
         port = free_port()
         proc = start_app(server, port, {"GENAI_APP_PER_DAY": str(limit), "GENAI_APP_PER_MINUTE": "0",
                                         "GENAI_APP_DAILY_REQUESTS": "0", "GENAI_APP_DAILY_TOKENS": "0",
-                                        "GENAI_APP_STATE_DIR": state})
+                                        "GENAI_APP_STATE_DIR": state,
+                                        "GENAI_APP_MAX_SESSIONS": str(max_sessions or clients)})
         url = f"http://127.0.0.1:{port}"
         log = ""
         try:
@@ -166,7 +176,7 @@ def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int =
     expected_calls = 1 + passes * clients * limit  # the warm-up + every allowed question, nothing else
     summary = {
         "summary": True, "mode": "limits", "clients_per_pass": clients, "passes": passes,
-        "per_client_daily_limit": limit, "extra_asked_by_over_limit_clients": extra, "in_flight": in_flight,
+        "per_client_daily_limit": limit, "max_sessions": max_sessions or clients, "extra_asked_by_over_limit_clients": extra, "in_flight": in_flight,
         "requests": len(records),
         "errors_within_limits": sum(1 for r in within if r[1] != "answered"),
         "over_limit_clients_answered": sum(1 for r in over if r[1] == "answered"),
@@ -186,7 +196,8 @@ def run_limits(clients: int = 200, limit: int = 2, extra: int = 2, passes: int =
     }
     summary["ok"] = (summary["passes_completed"] == passes and summary["errors_within_limits"] == 0 and summary["errors_over_limit_clients"] == 0
                      and summary["over_limit_requests_refused"] == summary["over_limit_requests_expected"]
-                     and summary["standin_calls"] == expected_calls and not summary["server_log_has_traceback"])
+                     and summary["standin_calls"] == expected_calls and not summary["server_log_has_traceback"]
+                     and (summary["rss_growth_between_passes_mb"] or 0) < 10)  # flat: < 10 MB after the first pass
     emit(json.dumps(summary))
     return summary
 
@@ -272,6 +283,8 @@ def main() -> None:
     ap.add_argument("--extra", type=int, default=2, help="limits: questions the over-limit half asks beyond it")
     ap.add_argument("--passes", type=int, default=2, help="limits: passes (memory is compared between them)")
     ap.add_argument("--in-flight", type=int, default=48, help="limits: clients active at once (queue holds 64)")
+    ap.add_argument("--max-sessions", type=int, default=None,
+                    help="limits: the app's GENAI_APP_MAX_SESSIONS (default: the clients of one pass)")
     ap.add_argument("--chats", type=int, default=50, help="chats: concurrent users (one chat each per round)")
     ap.add_argument("--rounds", type=int, default=3, help="chats: rounds (memory is compared between them)")
     ap.add_argument("--time-limit", type=float, default=900.0, help="seconds for the whole run")
@@ -279,7 +292,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.mode == "limits":
         s = run_limits(args.clients, args.limit, args.extra, args.passes, args.in_flight, args.time_limit,
-                       args.chunk_delay)
+                       args.chunk_delay, args.max_sessions)
         sys.exit(0 if s["ok"] else 1)
     s = run(args.chats, args.rounds, args.time_limit, args.chunk_delay)
     sys.exit(0 if s["errors"] == 0 else 1)

@@ -28,6 +28,7 @@ Settings come from environment variables (:meth:`AppConfig.from_env`):
 ``GENAI_APP_LOGIN``        ``1``: only signed-in Hugging Face users may chat (``gr.LoginButton``)
 ``GENAI_APP_PROXY_HOPS``   how many proxies in front of the app add to ``X-Forwarded-For``
                            (default 1 on a Space, 0 elsewhere)
+``GENAI_APP_MAX_SESSIONS`` visitors' sessions kept on the server (default 1000; bounds memory)
 ========================== ==================================================================
 
 Run it with ``python -m genai_lib.app``.
@@ -52,7 +53,7 @@ from genai_lib.app_guard import (  # noqa: E402,F401  (also part of the app's AP
     InputError, UsageLimiter, _text_of, check_inputs, client_id)
 from genai_lib.gemini import GeminiChat, GeminiConfig, GeminiError, redact  # noqa: E402
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("genai_lib.app")  # not __name__: that is "__main__" under `python -m`
 log.addHandler(logging.NullHandler())
 NOTICE = "⚠ "  # starts a refusal or an error, which is never sent back to the model as a turn
 FOOTER_RE = re.compile(r"\n\n\*(?:Answered by|Backend:) [^\n]*\Z")  # the line naming the backend
@@ -78,6 +79,10 @@ class AppConfig:
         local_max_new_tokens: the local CPU model never writes more than this many tokens.
         concurrency_limit: how many chats run at the same time (Gradio's queue runs the rest later).
         queue_max_size: how many requests may wait; beyond that new ones are turned away.
+        max_sessions: how many visitors' sessions Gradio keeps on the server (its ``state_session_capacity``);
+            the least recently used is forgotten beyond that. Each costs tens of kB (Gradio keeps a copy
+            of every component's settings per session), so this bounds the app's memory however many
+            people visit. The conversation itself lives in the visitor's page, so nothing is lost.
         host: the address to listen on (127.0.0.1 = this machine only).
         port: the TCP port.
         per_minute: answers one client may ask for in any 60 seconds (0 = no limit).
@@ -107,6 +112,7 @@ class AppConfig:
     local_max_new_tokens: int = 128
     concurrency_limit: int = 4
     queue_max_size: int = 64
+    max_sessions: int = 1000
     host: str = "127.0.0.1"
     port: int = 7860
     per_minute: int = 6
@@ -139,7 +145,8 @@ class AppConfig:
             "state_dir": _state_dir_from_env(),
         }
         for name, var in (("per_minute", "GENAI_APP_PER_MINUTE"), ("per_day", "GENAI_APP_PER_DAY"),
-                          ("daily_requests", "GENAI_APP_DAILY_REQUESTS"), ("daily_tokens", "GENAI_APP_DAILY_TOKENS")):
+                          ("daily_requests", "GENAI_APP_DAILY_REQUESTS"), ("daily_tokens", "GENAI_APP_DAILY_TOKENS"),
+                          ("max_sessions", "GENAI_APP_MAX_SESSIONS")):
             value = _env_int(var, None)
             if value is not None:
                 found[name] = value
@@ -412,12 +419,16 @@ def launch(demo, config: AppConfig | None = None, **kwargs: Any):
         kwargs.setdefault("auth", lambda _user, password: hmac.compare_digest(str(password).encode(), expected))
         kwargs.setdefault("auth_message", "This chat is private: enter the password its owner gave you "
                                           "(any user name).")
+    kwargs.setdefault("state_session_capacity", max(1, config.max_sessions))
     return demo.launch(server_name=config.host, server_port=config.port, share=False, **kwargs)
 
 
 def main() -> None:
     """``python -m genai_lib.app``: build the app from the environment and serve it."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The app's own messages at INFO; other libraries only at WARNING: the SDK and httpx would write a
+    # line for every answer ("AFC is enabled ...", "HTTP Request: POST ..."), filling a Space's log.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("genai_lib").setLevel(logging.INFO)
     config = AppConfig.from_env()
     backend = pick_backend(config)
     limiter = UsageLimiter(config)

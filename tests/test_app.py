@@ -424,7 +424,8 @@ def test_a_failed_write_leaves_the_old_file_whole(server, tmp_path, monkeypatch)
 
 
 def test_limits_from_the_environment(monkeypatch, tmp_path):
-    for var in ("GENAI_APP_STATE_DIR", "SPACE_ID", "GENAI_APP_PROXY_HOPS", "GENAI_APP_PASSWORD", "GENAI_APP_LOGIN"):
+    for var in ("GENAI_APP_STATE_DIR", "SPACE_ID", "GENAI_APP_PROXY_HOPS", "GENAI_APP_PASSWORD", "GENAI_APP_LOGIN",
+                "GENAI_APP_MAX_SESSIONS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(app, "SPACE_STORAGE", str(tmp_path / "absent"))
     cfg = app.AppConfig.from_env("tiny")
@@ -435,10 +436,12 @@ def test_limits_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GENAI_APP_DAILY_TOKENS", "100000")
     monkeypatch.setenv("GENAI_APP_PASSWORD", "open sesame")
     monkeypatch.setenv("GENAI_APP_LOGIN", "1")
+    monkeypatch.setenv("GENAI_APP_MAX_SESSIONS", "250")
     monkeypatch.setenv("SPACE_ID", "someone/chat")
     monkeypatch.setattr(app, "SPACE_STORAGE", str(tmp_path))  # a Space with persistent storage
     cfg = app.AppConfig.from_env("tiny")
     assert (cfg.per_minute, cfg.per_day, cfg.daily_requests, cfg.daily_tokens) == (2, 0, 500, 100000)
+    assert cfg.max_sessions == 250
     assert cfg.password == "open sesame" and "open sesame" not in repr(cfg) and cfg.require_login
     assert cfg.state_dir == str(tmp_path) and cfg.proxy_hops == 1
     monkeypatch.setenv("GENAI_APP_STATE_DIR", "memory")

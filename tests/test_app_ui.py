@@ -169,6 +169,26 @@ def test_limits_per_client_through_the_running_app(tmp_path):
             demo.close()
 
 
+def test_the_app_forgets_the_oldest_sessions_beyond_max_sessions():
+    """Gradio keeps tens of kB per visitor's session; GENAI_APP_MAX_SESSIONS bounds how many it keeps."""
+    from gradio_client import Client
+
+    with StandIn() as server:
+        demo, url = launched(server, per_minute=0, max_sessions=2)
+        try:
+            answers = []
+            for i in range(4):  # four visitors, one session each
+                c = Client(url, verbose=False, headers={"X-Forwarded-For": f"192.0.2.{10 + i}"})
+                try:
+                    answers.append(c.predict(f"hello {i}", *SETTINGS, api_name="/chat"))
+                finally:
+                    c.close()
+            assert all(a.startswith("Stand-in answer") and f"to: hello {i}" in a for i, a in enumerate(answers))
+            assert demo.state_session_capacity == 2 and len(demo.state_holder.session_data) == 2
+        finally:
+            demo.close()
+
+
 def test_a_shared_password_keeps_scripts_out_too():
     from gradio_client import Client
 
@@ -234,6 +254,23 @@ def test_load_20_concurrent_chats():
     assert summary["requests_seen_by_standin"] == 41  # warm-up + 2 x 20, no hidden retries
     assert summary["history_mixups"] == 0
     assert summary["rss_growth_after_round1_mb"] < 30 and not summary["server_log_has_traceback"]
+
+
+@pytest.mark.slow
+def test_load_with_limits_refuses_over_limit_clients_without_calling_the_model():
+    """bench/app_load.py's limits mode, scaled down: 40 clients a pass, two answers a day each, the odd
+    half asking for four. Every client within the limit is answered, every question over it is refused
+    with the polite message, and the stand-in sees exactly the allowed requests (the app process logs to
+    a file: with a pipe nobody read, its log filled the buffer and stalled the full-size run)."""
+    spec = importlib.util.spec_from_file_location("app_load", ROOT / "bench" / "app_load.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    s = bench.run_limits(clients=40, limit=2, extra=2, passes=2, in_flight=16, time_limit=300, emit=lambda line: None)
+    assert s["passes_completed"] == 2 and s["errors_within_limits"] == 0 and s["errors_over_limit_clients"] == 0
+    assert s["over_limit_requests_refused"] == s["over_limit_requests_expected"] == 2 * 20 * 2
+    assert s["over_limit_clients_answered"] == 2 * 20 * 2  # their first two questions, within the limit
+    assert s["standin_calls"] == s["standin_calls_expected"] == 1 + 2 * 40 * 2
+    assert s["rss_growth_between_passes_mb"] < 30 and not s["server_log_has_traceback"] and s["ok"]
 
 
 # ----------------------------------------------------------------------------- headless Chromium
