@@ -89,7 +89,7 @@ def train_classifier(epochs: int = 30, seed: int = 0, progress: bool = False) ->
         model = DigitClassifier()
         opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * 23)
-        for _ in trange(epochs, disable=not progress, desc="digit classifier"):
+        for _ in trange(epochs, disable=not progress, desc="digit classifier"):  # pragma: no mutate  (progress bar display)
             model.train()
             order = torch.randperm(len(data.train_x), generator=gen)
             for idx in order.split(64):                                     # 23 batches per epoch
