@@ -56,6 +56,12 @@ def test_frechet_singular_covariances_and_errors():
     assert np.isfinite(value) and value == pytest.approx(10.0, rel=1e-3)
     with pytest.raises(GenAIError, match="shapes"):
         metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(GenAIError, match="shapes"):                               # covariances differ
+        metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))
+    with pytest.raises(GenAIError, match="shapes"):                               # means differ
+        metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(3))
+    with pytest.raises(GenAIError, match="shapes"):                               # covariance not (D, D)
+        metrics.frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(2))
 
 
 def test_inception_score_limits():
@@ -183,6 +189,9 @@ def test_shift_moves_each_batch_by_at_most_one_pixel_with_background_fill():
         assert len(matches) == 1
         seen.add(matches[0])
     assert seen == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}            # all nine shifts occur
+    for seed in range(5):                                                          # the generator decides
+        assert torch.equal(metrics._shift(x, torch.Generator().manual_seed(seed)),
+                           metrics._shift(x, torch.Generator().manual_seed(seed)))
 
 
 def test_classifier_reads_its_cache_and_retrains_over_a_damaged_file(monkeypatch, tmp_path, quick_classifier):
