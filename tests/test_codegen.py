@@ -99,3 +99,178 @@ def test_evaluate_on_the_tiny_model(tiny_lm):
     assert set(greedy.pass_at) == {1}
     with pytest.raises(GenAIError, match="ks"):
         codegen.evaluate(tiny_lm, TASKS[:1], codegen.CodegenConfig(n_samples=2, ks=(1, 5), max_new_tokens=4))
+
+
+@pytest.mark.parametrize("n, c, k", [(5, 2.0, 1), (5, 2, 1.0)])
+def test_pass_at_k_needs_integers(n, c, k):
+    with pytest.raises(GenAIError, match="integers"):
+        pass_at_k(n, c, k)
+
+
+def test_truncate_at_the_very_start_and_at_the_earliest_of_several_stops():
+    assert codegen.truncate("\ndef helper():\n    pass\n") == ""
+    assert codegen.truncate("    return 1\n```\nprint(f())\n\ndef g(): pass") == "    return 1"
+
+
+def test_extract_code_keeps_imports_cuts_examples_and_ignores_prose():
+    reply = ("You can write def add(a, b) like this:\n```py\nfrom math import fsum\nimport os\nx = 1\n"
+             "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```")
+    # the prose mention is not the function; the imports (not other lines) before the function are kept
+    assert codegen.extract_code(reply, "add") == "from math import fsum\nimport os\ndef add(a, b):\n    return a + b\n"
+    # the block starts with the function: the example call after it is still cut off
+    block = "```python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```"
+    assert codegen.extract_code(block, "add") == "def add(a, b):\n    return a + b\n"
+    # no such function: the code block is returned as it is
+    assert codegen.extract_code("```python\nx = 1\n```", "add") == "x = 1\n"
+
+
+def test_check_uses_the_given_sandbox_limits():
+    add = TASKS[0]
+    noisy = add.prompt + "    print('x' * 8192)\n    return a + b\n"
+    assert codegen.check(add, noisy).status == "passed"                        # 8 KiB < the default 64 KiB
+    assert codegen.check(add, noisy, codegen.sandbox.SandboxConfig(output_kb=4)).status == "failed"
+
+
+def test_tests_for_calls_check_on_the_entry_point():
+    src = codegen.tests_for(TASKS[1])
+    assert src.startswith(TASKS[1].tests) and src.rstrip().endswith("check(is_even)")
+
+
+def test_uses_chat_follows_the_tokenizers_chat_template():
+    from types import SimpleNamespace as NS
+
+    assert codegen.uses_chat(NS(tokenizer=NS(chat_template="{{ messages }}"))) is True
+    assert codegen.uses_chat(NS(tokenizer=NS(chat_template=None))) is False
+    assert codegen.uses_chat(NS(tokenizer=NS())) is False
+
+
+class _StubCoder:
+    """A stand-in model that answers every prompt from a table; it records how it was called."""
+
+    def __init__(self, answer, chat=False, profile="tiny"):
+        from types import SimpleNamespace
+
+        self.answer, self.calls, self.profile = answer, [], profile
+        self.tokenizer = SimpleNamespace(chat_template="{{ messages }}" if chat else None)
+
+    def generate_batch(self, prompts, generation, batch_size=1, progress=False):
+        self.calls.append(("generate", list(prompts), generation, batch_size, progress))
+        return [self.answer(i, p) for i, p in enumerate(prompts)]
+
+    def chat_batch(self, messages, generation, batch_size=1, progress=False):
+        self.calls.append(("chat", list(messages), generation, batch_size, progress))
+        return [self.answer(i, m) for i, m in enumerate(messages)]
+
+
+def test_complete_with_a_base_model_continues_each_prompt_n_times():
+    tasks = TASKS[:3]
+    lm = _StubCoder(lambda i, p: f"    return {i}\n\ndef extra():\n    pass\n")
+    gen = codegen.GenerationConfig(max_new_tokens=5)
+    sols = codegen.complete(lm, tasks, gen, n=2, batch_size=7, progress=True)
+    (kind, prompts, g, bs, progress), = lm.calls
+    assert (kind, g, bs, progress) == ("generate", gen, 7, True)
+    assert prompts == [t.prompt for t in tasks for _ in range(2)]
+    assert sols == [[t.prompt + f"    return {2 * j + s}\n" for s in range(2)] for j, t in enumerate(tasks)]
+
+
+def test_complete_with_a_chat_model_asks_for_the_function_and_extracts_it():
+    tasks = TASKS[:2]
+
+    def reply(i, msg):
+        name = tasks[i // 3].entry_point
+        return f"Sure:\n```python\ndef {name}(x):\n    return {i}\n\nprint({name}(1))\n```\nDone."
+
+    lm = _StubCoder(reply, chat=True)
+    gen = codegen.GenerationConfig(max_new_tokens=5)
+    sols = codegen.complete(lm, tasks, gen, n=3, batch_size=4, progress=True)
+    (kind, msgs, g, bs, progress), = lm.calls
+    assert (kind, g, bs, progress) == ("chat", gen, 4, True)
+    assert msgs == [f"{codegen.CHAT_INSTRUCTION}\n\n```python\n{t.prompt}```" for t in tasks for _ in range(3)]
+    assert sols == [[f"def {t.entry_point}(x):\n    return {3 * j + s}\n" for s in range(3)]
+                    for j, t in enumerate(tasks)]
+
+
+def test_report_counts_passes_and_statuses():
+    R = codegen.sandbox.SandboxResult
+    rep = codegen.CodegenReport({}, {"a": [R("passed", "", 0.1), R("failed", "x", 0.1), R("passed", "", 0.1)],
+                                     "b": [R("timeout", "t", 5.0), R("failed", "y", 0.1), R("failed", "z", 0.1)]}, {})
+    assert rep.correct() == {"a": 2, "b": 0}
+    assert rep.statuses() == {"passed": 2, "failed": 3, "timeout": 1}
+    # pass@k per k from the counts: mean over tasks of 1 - C(3 - c, k) / C(3, k)
+    assert codegen.pass_at_k_curve(rep) == pytest.approx({1: (2 / 3 + 0) / 2, 2: (1 + 0) / 2, 3: (1 + 0) / 2})
+    assert codegen.pass_at_k_curve(rep, n=4) == pytest.approx(
+        {k: (pass_at_k(4, 2, k) + 0) / 2 for k in (1, 2, 3, 4)})
+
+
+def test_evaluate_runs_the_samples_and_estimates_pass_at_k_exactly():
+    """Sample 0 of task 0 and both samples of task 1 are right; the rest are wrong: c = (1, 2, 0)."""
+    tasks = TASKS[:3]
+    right = {0, 2, 3}                                            # flat indices task * n + sample
+    lm = _StubCoder(lambda i, p: tasks[i // 2].solution if i in right else "    return None\n")
+    cfg = codegen.CodegenConfig(n_samples=2, ks=(1, 2), temperature=0.6, top_p=0.9, max_new_tokens=11,
+                                batch_size=5, seed=9)
+    rep = codegen.evaluate(lm, tasks, cfg)
+    (_, prompts, gen, bs, _), = lm.calls
+    assert gen == codegen.GenerationConfig(max_new_tokens=11, do_sample=True, temperature=0.6, top_p=0.9, seed=9)
+    assert bs == 5 and len(prompts) == 6
+    assert rep.correct() == {"add": 1, "is_even": 2, "reverse_string": 0}
+    assert rep.pass_at == pytest.approx({1: (0.5 + 1 + 0) / 3, 2: (1 + 1 + 0) / 3})
+    assert rep.completions["is_even"] == [tasks[1].prompt + tasks[1].solution] * 2
+
+
+def test_evaluate_greedy_and_the_profile_preset():
+    tasks = TASKS[:2]
+    lm = _StubCoder(lambda i, p: tasks[i].solution if i == 0 else "    return None\n")
+    cfg = codegen.CodegenConfig(n_samples=2, ks=(1, 5), max_new_tokens=7)   # ks > n is fine when greedy
+    rep = codegen.evaluate(lm, tasks, cfg, greedy=True)
+    (_, prompts, gen, _, _), = lm.calls
+    assert gen == codegen.GenerationConfig(max_new_tokens=7) and len(prompts) == 2   # one greedy sample each
+    assert rep.pass_at == {1: 0.5}
+    lm = _StubCoder(lambda i, p: "    return None\n", profile="tiny")
+    rep = codegen.evaluate(lm, TASKS[:1])                       # no config: the model's profile's preset
+    tiny = codegen.preset("tiny")
+    assert len(rep.completions["add"]) == tiny.n_samples and set(rep.pass_at) == set(tiny.ks)
+    assert lm.calls[0][2].max_new_tokens == tiny.max_new_tokens and lm.calls[0][3] == tiny.batch_size
+
+
+def test_preset_applies_overrides_to_the_profiles_config():
+    from dataclasses import replace
+
+    assert codegen.preset("hub") == codegen.PRESETS["hub"]
+    assert codegen.preset("tiny", n_samples=4, ks=(1, 4)) == replace(codegen.PRESETS["tiny"], n_samples=4, ks=(1, 4))
+
+
+def test_a_task_is_a_documented_signature_and_a_check_function_of_its_asserts():
+    t = codegen._task("double", "(x: int) -> int", "Return twice x.", ["candidate(2) == 4", "candidate(-3) == -6"],
+                      "    return 2 * x\n")
+    assert (t.entry_point, t.solution) == ("double", "    return 2 * x\n")
+    ns = {}
+    exec(t.prompt + t.solution, ns)                         # the prompt is a function header with a docstring
+    assert ns["double"](5) == 10 and ns["double"].__doc__.strip() == "Return twice x."
+    exec(t.tests, ns)
+    ns["check"](ns["double"])                               # every assert holds for the reference
+    with pytest.raises(AssertionError):
+        ns["check"](lambda x: 2 * x if x > 0 else 0)        # the second assert catches this one
+
+
+def test_pass_at_k_error_says_what_was_given():
+    with pytest.raises(GenAIError, match="got n=5, c=6, k=1"):
+        pass_at_k(5, 6, 1)
+
+
+def test_truncate_and_extract_code_take_the_first_occurrence():
+    assert codegen.truncate("    return 1\nprint(1)\nprint(2)") == "    return 1"
+    two = "```python\ndef add(a, b):\n    return a - b\n\ndef add(a, b):\n    return a + b\n```"
+    assert codegen.extract_code(two, "add") == "def add(a, b):\n    return a - b\n"
+
+
+def test_evaluate_runs_the_programs_under_the_configs_sandbox_and_passes_progress():
+    add = TASKS[0]
+    noisy = "    print('x' * 8192)\n" + add.solution                 # correct, but prints 8 KiB
+    lm = _StubCoder(lambda i, p: noisy)
+    loose = codegen.evaluate(lm, [add], codegen.CodegenConfig(n_samples=1, ks=(1,)))
+    strict = codegen.evaluate(lm, [add], codegen.CodegenConfig(n_samples=1, ks=(1,),
+                                                               sandbox=codegen.sandbox.SandboxConfig(output_kb=4)),
+                              progress=True)
+    assert loose.pass_at == {1: 1.0} and strict.pass_at == {1: 0.0}
+    assert [c[4] for c in lm.calls] == [False, True]                  # progress bars only when asked

@@ -56,6 +56,12 @@ def test_frechet_singular_covariances_and_errors():
     assert np.isfinite(value) and value == pytest.approx(10.0, rel=1e-3)
     with pytest.raises(GenAIError, match="shapes"):
         metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(GenAIError, match="shapes"):                               # covariances differ
+        metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))
+    with pytest.raises(GenAIError, match="shapes"):                               # means differ
+        metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(3))
+    with pytest.raises(GenAIError, match="shapes"):                               # covariance not (D, D)
+        metrics.frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(2))
 
 
 def test_inception_score_limits():
@@ -127,3 +133,170 @@ def test_first_call_with_an_empty_cache_trains_the_classifier(monkeypatch, tmp_p
     finally:                                  # the next tests use the normal cache (and its statistics) again
         metrics.classifier.cache_clear()
         metrics._test_stats.cache_clear()
+
+
+# ------------------------------------------------------------------ fast tests with a briefly trained classifier
+@pytest.fixture(scope="module")
+def quick_classifier():
+    """The feature network after 4 epochs (about 2 s): enough to separate digits, not the book's network."""
+    return metrics.train_classifier(epochs=4, seed=0)
+
+
+@pytest.fixture
+def patched_classifier(monkeypatch, quick_classifier):
+    """``metrics.classifier()`` answers with the quick network; the cached test statistics are rebuilt."""
+    monkeypatch.setattr(metrics, "classifier", lambda: quick_classifier)
+    metrics._test_stats.cache_clear()
+    yield quick_classifier[0]
+    metrics._test_stats.cache_clear()
+
+
+def test_train_classifier_learns_is_seeded_and_leaves_the_global_rng_alone(quick_classifier):
+    model, acc = quick_classifier
+    assert acc > 0.7 and not model.training
+    d = digits.load()
+    with torch.no_grad():
+        assert acc == pytest.approx((model(d.test_x).argmax(1) == d.test_y).float().mean().item())
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    again, acc_again = metrics.train_classifier(epochs=1, seed=5)
+    assert torch.equal(torch.rand(3), expected)                                  # global RNG untouched
+    other, _ = metrics.train_classifier(epochs=1, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), other.state_dict().values()))
+    third, _ = metrics.train_classifier(epochs=1, seed=6)
+    assert not torch.equal(again.head.weight, third.head.weight)
+
+
+def test_shift_moves_each_batch_by_at_most_one_pixel_with_background_fill():
+    x = torch.arange(2 * 64, dtype=torch.float32).reshape(2, 1, 8, 8) / 200          # distinct values in [0, 1)
+    seen = set()
+    for seed in range(60):
+        out = metrics._shift(x, torch.Generator().manual_seed(seed))
+        assert out.shape == x.shape
+        # find the shift (dy, dx) in {-1, 0, 1}^2 that reproduces out by index arithmetic
+        matches = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                ref = torch.full_like(x, -1.0)
+                for i in range(8):
+                    for j in range(8):
+                        si, sj = i + dy, j + dx
+                        if 0 <= si < 8 and 0 <= sj < 8:
+                            ref[:, :, i, j] = x[:, :, si, sj]
+                if torch.equal(out, ref):
+                    matches.append((dy, dx))
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert seen == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}            # all nine shifts occur
+    for seed in range(5):                                                          # the generator decides
+        assert torch.equal(metrics._shift(x, torch.Generator().manual_seed(seed)),
+                           metrics._shift(x, torch.Generator().manual_seed(seed)))
+
+
+def test_classifier_reads_its_cache_and_retrains_over_a_damaged_file(monkeypatch, tmp_path, quick_classifier):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    path = tmp_path / f"{metrics.CLASSIFIER_VERSION}.pt"
+    model, _ = quick_classifier
+    trained = []
+
+    def fake_train():
+        trained.append(1)
+        return model, 0.5
+
+    monkeypatch.setattr(metrics, "train_classifier", fake_train)
+    metrics.classifier.cache_clear()
+    try:
+        torch.save({"state_dict": model.state_dict(), "test_accuracy": 0.25}, path)
+        loaded, acc = metrics.classifier()
+        assert acc == 0.25 and not trained and not loaded.training
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+        metrics.classifier.cache_clear()
+        path.write_bytes(b"not a checkpoint")
+        _, acc = metrics.classifier()
+        assert acc == 0.5 and trained == [1]
+        assert torch.load(path, weights_only=True)["test_accuracy"] == 0.5            # overwritten
+    finally:
+        metrics.classifier.cache_clear()
+        metrics._test_stats.cache_clear()
+
+
+def test_check_accepts_small_overshoot_and_clamps_it():
+    x = metrics._check(torch.tensor([1.5, -1.5, 0.25, 1.2]).repeat(16).reshape(1, 1, 8, 8))
+    assert x.max().item() == 1.0 and x.min().item() == -1.0 and 0.25 in x.flatten().tolist()
+    for bad in (1.51, -1.51):
+        with pytest.raises(GenAIError, match=r"\[-1, 1\]"):
+            metrics._check(torch.full((1, 1, 8, 8), bad))
+    with pytest.raises(GenAIError, match="NaN or infinite"):
+        metrics._check(torch.full((1, 1, 8, 8), float("inf")))
+
+
+def test_features_probabilities_and_predictions_come_from_the_classifier(patched_classifier):
+    model = patched_classifier
+    x = digits.load().test_x[:40]
+    with torch.no_grad():
+        logits = model(x)
+        feats = model.features(x)
+    f, p = metrics.features(x * 1.2), metrics.probabilities(x)       # 1.2: clamped back to [-1, 1] first
+    assert f.dtype == np.float64 and f.shape == (40, metrics.FEATURE_DIM)
+    np.testing.assert_allclose(metrics.features(x), feats.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(f, model.features((x * 1.2).clamp(-1, 1)).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(p, torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
+    assert metrics.predict(x).tolist() == logits.argmax(1).tolist()
+    hist = metrics.class_histogram(x)
+    assert hist.tolist() == np.bincount(logits.argmax(1).numpy(), minlength=10).tolist()
+    y = logits.argmax(1)
+    y[:10] = (y[:10] + 1) % 10                                       # 10 of 40 labels made wrong
+    assert metrics.class_accuracy(x, y) == pytest.approx(0.75)
+    assert metrics.class_accuracy(x, y.numpy()) == pytest.approx(0.75)
+    with pytest.raises(GenAIError, match="shape"):
+        metrics.class_accuracy(x, y[:5])
+    assert metrics.inception_score(x) == pytest.approx(metrics.inception_score(probs=p), rel=1e-9)
+
+
+def test_fid_against_the_test_set_and_given_references(patched_classifier):
+    d = digits.load()
+    model = patched_classifier
+    a, b = d.train_x[:60], d.train_x[60:150]
+    with torch.no_grad():
+        fa, fb, ft = (model.features(t).double().numpy() for t in (a, b, d.test_x))
+    stats = lambda f: (f.mean(0), np.cov(f, rowvar=False))   # noqa: E731
+    assert metrics.fid(a, b) == pytest.approx(metrics.frechet_distance(*stats(fa), *stats(fb)), rel=1e-6)
+    assert metrics.fid(a) == pytest.approx(metrics.frechet_distance(*stats(fa), *stats(ft)), rel=1e-6)
+    assert metrics.fid(a[:2], b) > 0                                      # two images are enough
+    with pytest.raises(GenAIError, match="at least 2"):
+        metrics.fid(a[:1])
+
+
+def test_diversity_is_the_mean_within_class_pairwise_distance(patched_classifier):
+    x = digits.load().test_x[:30]
+    f, pred = metrics.features(x), metrics.predict(x)
+    per_class = []
+    for c in range(10):
+        fc = f[pred == c]
+        if len(fc) >= 2:
+            d = [np.linalg.norm(fc[i] - fc[j]) for i in range(len(fc)) for j in range(len(fc)) if i != j]
+            per_class.append(np.mean(d))
+    assert metrics.diversity(x) == pytest.approx(np.mean(per_class), rel=1e-9)
+    assert metrics.diversity(x[:1]) == 0.0                            # no class with two images
+    assert metrics.diversity(x[:1].repeat(5, 1, 1, 1)) == 0.0         # one image repeated: no diversity
+
+
+def test_frechet_raises_on_covariances_that_are_not_positive_semidefinite():
+    with pytest.raises(GenAIError, match="imaginary"):
+        metrics.frechet_distance(np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), np.eye(2))
+    # a product with a slightly negative eigenvalue from round-off is accepted (its tiny imaginary part dropped)
+    s = np.diag([1.0, 1e-14])
+    assert metrics.frechet_distance(np.zeros(2), s, np.ones(2), s) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_inception_score_tolerates_round_off_but_not_unnormalised_rows():
+    p = np.full((6, 10), 0.1)
+    p[:, 0] += 5e-5                                   # float32 softmax round-off: rows sum to 1.00005
+    assert metrics.inception_score(probs=p) == pytest.approx(1.0, abs=1e-6)
+    for total in (1.5, 0.5):
+        with pytest.raises(GenAIError, match="sum to 1"):
+            metrics.inception_score(probs=np.full((6, 10), total / 10))
+    with pytest.raises(GenAIError, match="sum to 1"):
+        metrics.inception_score(probs=np.full(10, 0.1))                 # one row must still be (1, K)

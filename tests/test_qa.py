@@ -135,3 +135,35 @@ def test_smollm2_reads_the_context(smol):
     items = [qa.ITEMS[0], qa.ITEMS[-1]]  # Paris, and an invented fact (the ship's port) it cannot have memorised
     preds = qa.answer(smol, items)
     assert qa.f1(preds[0], items[0].answers) == 1.0 and qa.f1(preds[1], items[1].answers) > 0, preds
+
+
+def test_clean_generated_drops_only_final_full_stops_and_surrounding_quotes():
+    assert qa.clean_generated("\n  \n") == ""                          # nothing generated: an empty answer
+    assert qa.clean_generated("'Paris'.") == "Paris"                   # quotes inside a final full stop
+    assert qa.clean_generated("Malcolm X.") == "Malcolm X"             # only full stops are dropped at the end
+    assert qa.clean_generated('"Xerxes"') == "Xerxes"
+
+
+def test_answer_asks_a_language_model_in_chat_with_the_documented_defaults():
+    lm = text.LanguageModel.__new__(text.LanguageModel)              # a stand-in: only chat_batch is used
+    calls = []
+
+    def chat_batch(convs, cfg, batch_size):
+        calls.append((convs, cfg, batch_size))
+        return ["Answer: Paris.\nmore"] * len(convs)
+
+    lm.chat_batch = chat_batch
+    items = qa.ITEMS[:2]
+    assert qa.answer(lm, items) == ["Paris", "Paris"]
+    assert calls[-1] == ([qa.qa_messages(i) for i in items], text.GenerationConfig(max_new_tokens=24), 16)
+    own = text.GenerationConfig(max_new_tokens=5)
+    qa.answer(lm, items, own, batch_size=3, closed_book=True)
+    assert calls[-1] == ([qa.qa_messages(i, closed_book=True) for i in items], own, 3)
+    assert calls[-1][0] != calls[0][0]                                  # closed book: no contexts
+
+
+def test_load_picks_the_named_profiles_reader(monkeypatch):
+    seen = []
+    monkeypatch.setenv("GENAI_PROFILE", "offline")
+    monkeypatch.setattr(text, "load", lambda kind, prof, device=None: seen.append((kind, prof, device)) or "lm")
+    assert qa.load("tiny", device="cpu") == "lm" and seen == [("qa", "tiny", "cpu")]

@@ -120,3 +120,204 @@ def test_filters_and_confusion():
         rs.confusion([], [])
     with pytest.raises(GenAIError):
         rs.Watermark(gamma=1.5)
+
+
+# --------------------------------------------------------------------------- reference implementations
+_U64 = (1 << 64) - 1
+
+
+def _int64(v):
+    """A Python int wrapped to a signed 64-bit value, as torch's int64 arithmetic does."""
+    v &= _U64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _mix_reference(z):
+    """splitmix64's finaliser in plain Python ints, with int64 semantics: wrap-around products and the
+    arithmetic (sign-extending) right shift of torch's ``>>`` on int64."""
+    z = _int64((z ^ (z >> 30)) * -4658895280553007687)
+    z = _int64((z ^ (z >> 27)) * -7723592293110705685)
+    return z ^ (z >> 31)
+
+
+def _is_green_reference(key, gamma, prev, token):
+    seed = _mix_reference(_int64(prev * 0x9E3779B1 + key))
+    h = _mix_reference(seed ^ _int64(token * 0x85EBCA6B))
+    return (h & 0xFFFF) < int(gamma * 0x10000)
+
+
+def test_mix_and_green_list_match_a_plain_python_reference():
+    zs = [0, 1, 2, 12345, -1, -987654321, 2**62 + 17, -(2**63)]
+    assert rs._mix(torch.tensor(zs)).tolist() == [_mix_reference(z) for z in zs]
+    wm = rs.Watermark(key=7, gamma=0.3)
+    prev = torch.tensor([0, 1, 99, 4999, 123]).repeat_interleave(40)
+    tok = torch.arange(200) * 25
+    expected = [_is_green_reference(7, 0.3, p, t) for p, t in zip(prev.tolist(), tok.tolist())]
+    assert wm.is_green(prev, tok).tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+def test_a_hash_exactly_at_the_threshold_is_not_green():
+    """Green means the low 16 bits of the hash are below gamma * 2^16: exactly gamma of the hash values."""
+    wm = rs.Watermark(key=3, gamma=0.25)
+    prev = torch.tensor([11])
+    seed = rs._mix(prev * 0x9E3779B1 + wm.key)
+    tokens = torch.arange(400_000)
+    low = rs._mix(seed ^ (tokens * 0x85EBCA6B)) & 0xFFFF
+    at = tokens[low == 0x4000][:1]
+    below, above = tokens[low == 0x3FFF][:1], tokens[low == 0x4001][:1]
+    assert len(at) and len(below) and len(above)
+    assert wm.is_green(prev, torch.cat([below, at, above])).tolist() == [True, False, False]
+
+
+def test_score_counts_distinct_pairs_uses_prev_and_matches_the_normal_tail():
+    from scipy.stats import norm
+
+    wm = rs.Watermark(key=5, gamma=0.25)
+    ids = [3, 8, 3, 8, 3, 8, 1]               # pairs (3,8), (8,3), (3,8), (8,3), (3,8), (8,1): three distinct
+    s = wm.score(ids, V)
+    green = int(wm.is_green(torch.tensor([3, 8, 8]), torch.tensor([8, 3, 1])).sum())
+    assert (s["tokens"], s["green"]) == (3, green)
+    assert s["z"] == pytest.approx((green - 0.75) / math.sqrt(3 * 0.25 * 0.75))
+    assert s["p"] == pytest.approx(norm.sf(s["z"]), rel=1e-12)
+    with_prev = wm.score([8, 1], V, prev=3)    # (3, 8) and (8, 1)
+    assert with_prev["tokens"] == 2
+    assert with_prev["green"] == int(wm.is_green(torch.tensor([3, 8]), torch.tensor([8, 1])).sum())
+    assert wm.score([4], V, prev=0)["tokens"] == 1
+    assert wm.score([V - 1, 0], V)["tokens"] == 1            # the last id of the vocabulary is valid
+    with pytest.raises(GenAIError, match="vocabulary"):
+        wm.score([V, 0], V)
+    with pytest.raises(GenAIError, match="two tokens"):
+        wm.score([4], V)
+
+
+def test_watermark_parameter_checks():
+    for gamma in (0.0, 1.0, -0.1):
+        with pytest.raises(GenAIError, match="gamma"):
+            rs.Watermark(gamma=gamma)
+    with pytest.raises(GenAIError, match="delta"):
+        rs.Watermark(delta=-0.5)
+    assert rs.Watermark(gamma=0.01, delta=0.0).delta == 0.0     # no bonus: allowed (an unwatermarked baseline)
+
+
+def test_detect_scores_the_tokenised_text(tiny_lm):
+    wm = rs.Watermark()
+    tok = tiny_lm.tokenizer
+    text = "the quick brown fox jumps over the lazy dog"
+    assert wm.detect(text, tok) == wm.score(tok.encode(text, add_special_tokens=False), len(tok))
+
+
+def test_sample_texts_asks_for_pure_sampling_with_the_watermark():
+    class Chat:
+        def chat_batch(self, prompts, **kw):
+            self.prompts, self.kw = prompts, kw
+            return ["a"] * len(prompts)
+
+    wm, lm = rs.Watermark(), Chat()
+    assert rs.sample_texts(lm, ("p", "q"), 9, wm, seed=4, temperature=0.7) == ["a", "a"]
+    assert lm.prompts == ["p", "q"]
+    assert lm.kw == {"max_new_tokens": 9, "do_sample": True, "temperature": 0.7, "top_k": 0, "top_p": 1.0,
+                     "seed": 4, "logits_processor": [wm]}
+    rs.sample_texts(lm, ["p"], 3)
+    assert lm.kw["logits_processor"] is None and lm.kw["seed"] == 0 and lm.kw["temperature"] == 1.0
+
+
+def test_substitute_tokens_replaces_exactly_the_requested_share():
+    ids = [-1] * 40                               # not a valid id: every replaced position shows
+    for fraction, changed in ((0.0, 0), (0.25, 10), (0.5, 20), (1.0, 40)):
+        out = rs.substitute_tokens(ids, fraction, vocab_size=7, seed=2)
+        assert sum(o != -1 for o in out) == changed
+        assert all(0 <= o < 7 for o in out if o != -1)
+    assert rs.substitute_tokens(ids, 0.5, 7) == rs.substitute_tokens(ids, 0.5, 7, seed=0)
+    assert rs.substitute_tokens(ids, 0.5, 7, seed=1) != rs.substitute_tokens(ids, 0.5, 7, seed=2)
+    for bad in (-0.1, 1.1):
+        with pytest.raises(GenAIError, match="fraction"):
+            rs.substitute_tokens(ids, bad, 7)
+
+
+def test_permutation_test_matches_the_exact_permutation_p_value():
+    """x = (1, 2, 3), y = (4, 5, 6, 7): of the C(7, 3) = 35 relabellings, those with a mean difference at
+    least as large as the observed one are enumerated exactly and compared with the Monte-Carlo value."""
+    import itertools
+
+    x, y = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]
+    pooled = x + y
+    observed = abs(np.mean(x) - np.mean(y))
+    splits = list(itertools.combinations(range(7), 3))
+    extreme = sum(abs(np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(7) if i not in s]))
+                  >= observed - 1e-12 for s in splits)
+    exact = extreme / len(splits)
+    assert 0 < exact < 0.2
+    assert rs.permutation_test(x, y, n=20_000, seed=1) == pytest.approx(exact, abs=0.01)
+    # (hits + 1) / (n + 1): never 0, and exactly 1 when every relabelling is as extreme (equal samples)
+    assert round(rs.permutation_test(x, y, n=4, seed=3) * 5, 9) in {1, 2, 3, 4, 5}
+    assert rs.permutation_test([1, 2, 3], [3, 1, 2], n=200) == 1.0
+    # seeded: the same seed gives the same Monte-Carlo estimate, other seeds vary around it
+    estimates = [rs.permutation_test(x, y, n=200, seed=s) for s in range(3)]
+    assert len(set(estimates)) > 1 and estimates == [rs.permutation_test(x, y, n=200, seed=s) for s in range(3)]
+
+
+def test_pronoun_preference_rows_match_unbatched_sentence_log_probabilities(tiny_lm):
+    """Subjects of different token lengths are batched with left padding; every row equals the model's
+    log-probabilities of the pronoun after the unpadded prompt, for every template."""
+    tok = tiny_lm.tokenizer
+
+    def logprob(prompt, pronoun):
+        p_ids = tok.encode(prompt, add_special_tokens=False)
+        ids = torch.tensor([p_ids + tok.encode(pronoun, add_special_tokens=False)])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_lm.model(input_ids=ids).logits[0].float(), -1)
+        return sum(float(logp[i - 1, ids[0, i]]) for i in range(len(p_ids), ids.shape[1]))
+
+    side = tok.padding_side
+    subjects, templates = ["nurse", "airline pilot of note"], ["The {subject} said", "A {subject} thinks that"]
+    rows = rs.pronoun_preference(tiny_lm, subjects, templates, pronouns=(" he", " they"))
+    assert tok.padding_side == side                                   # the tokenizer is left as it was
+    assert [(r["subject"], r["template"]) for r in rows] == [(s, t) for t in templates for s in subjects]
+    for r in rows:
+        prompt = r["template"].format(subject=r["subject"])
+        la, lb = logprob(prompt, " he"), logprob(prompt, " they")
+        assert r["p_a"] == pytest.approx(math.exp(la), rel=1e-3)
+        assert r["p_b"] == pytest.approx(math.exp(lb), rel=1e-3)
+        assert r["log_ratio"] == pytest.approx(la - lb, abs=1e-3)
+    with pytest.raises(GenAIError, match="subject"):
+        rs.pronoun_preference(tiny_lm, [], templates)
+    with pytest.raises(GenAIError, match="subject"):
+        rs.pronoun_preference(tiny_lm, subjects, [])
+    with pytest.raises(GenAIError, match="two"):
+        rs.pronoun_preference(tiny_lm, subjects, templates, pronouns=(" he", " she", " they"))
+
+
+def test_keyword_filter_is_case_insensitive_whole_words_and_needs_patterns():
+    kw = rs.KeywordFilter(["bomb|explosive", "steal"])
+    assert kw.flags(["BOMB threat", "Explosive stuff", "stealth mode", "Steal it", ""]) == [
+        True, True, False, True, False]
+    with pytest.raises(GenAIError, match="pattern"):
+        rs.KeywordFilter([])
+
+
+def test_embedding_filter_takes_the_closest_unsafe_example_and_flags_at_the_threshold():
+    bank = {"u1": [1.0, 0.0, 0.0], "u2": [0.0, 1.0, 0.0], "a": [0.6, 0.8, 0.0], "b": [0.0, 0.6, 0.8],
+            "c": [0.0, 0.0, 1.0]}
+    ef = rs.EmbeddingFilter(lambda texts: np.array([bank[t] for t in texts]), ["u1", "u2"], threshold=0.8)
+    assert ef.similarity(["a", "b", "c", ""]) == pytest.approx([0.8, 0.6, 0.0, 0.0])
+    assert ef.flags(["a", "b", "c"]) == [True, False, False]          # a similarity equal to the threshold flags
+    assert rs.EmbeddingFilter(lambda t: np.array([bank[x] for x in t]), ["u1"]).flags(["a", "b"]) == [True, False]
+    with pytest.raises(GenAIError, match="unsafe example"):
+        rs.EmbeddingFilter(lambda t: np.zeros((0, 3)), [])
+
+
+def test_confusion_counts_and_rates():
+    flags = [True, True, True, False, False, False, True, True]
+    unsafe = [True, True, False, True, False, False, False, True]
+    c = rs.confusion(flags, unsafe)
+    assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (3, 2, 1, 2)
+    assert c["recall"] == pytest.approx(3 / 4) and c["precision"] == pytest.approx(3 / 5)
+    assert c["false_positive_rate"] == pytest.approx(2 / 4)
+    one = rs.confusion([True, True], [True, False])                     # denominators of exactly 1
+    assert (one["recall"], one["precision"], one["false_positive_rate"]) == (1.0, 0.5, 1.0)
+    assert rs.confusion([True, False], [True, False])["precision"] == 1.0
+    none = rs.confusion([False, False], [False, False])                 # nothing unsafe, nothing flagged
+    assert none["recall"] == 0.0 and none["precision"] == 0.0 and none["false_positive_rate"] == 0.0
+    with pytest.raises(GenAIError, match="same length"):
+        rs.confusion([True], [True, False])

@@ -132,3 +132,165 @@ def test_corrupt_kinds(data):
     assert torch.equal(digits.corrupt(x, "shuffle").sort(-1)[0].flatten(1).sort(1)[0], x.flatten(1).sort(1)[0])
     with pytest.raises(GenAIError, match="Unknown corruption"):
         digits.corrupt(x, "blur")
+
+
+@pytest.mark.parametrize("field, good, bad", [
+    ("latent_dim", 1, [0, 2.0, True]), ("hidden", 1, [0]), ("epochs", 1, [0]), ("batch_size", 1, [-1]),
+    ("sigma", 10.0, [0.0, 10.5]), ("beta", 0.0, [-0.1, 100.5]), ("lr", 0.999, [0.0, 1.0]),
+    ("input_noise", 0.0, [-0.01]),
+])
+def test_config_validation_boundaries(field, good, bad):
+    replace(vae.preset("tiny"), **{field: good}).validate()
+    replace(vae.preset("tiny"), beta=100.0, sigma=1e-3).validate()     # the other ends of the ranges
+    for value in bad:
+        with pytest.raises(GenAIError, match=field):
+            replace(vae.preset("tiny"), **{field: value}).validate()
+
+
+def test_preset_applies_overrides():
+    assert vae.preset("hub") == vae.PRESETS["hub"]
+    assert vae.preset("tiny", beta=4.0) == replace(vae.PRESETS["tiny"], beta=4.0)
+
+
+def test_build_is_seeded_and_leaves_the_global_rng_alone(monkeypatch):
+    cfg = vae.preset("tiny")
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    a = vae.build(cfg, device="cpu")
+    assert torch.equal(torch.rand(2), expected)
+    b = vae.build(cfg, device="cpu")
+    c = vae.build(replace(cfg, seed=1), device="cpu")
+    assert torch.equal(a.encoder[1].weight, b.encoder[1].weight)
+    assert not torch.equal(a.encoder[1].weight, c.encoder[1].weight)
+    monkeypatch.setenv("GENAI_PROFILE", "tiny")
+    d = vae.build()                                            # no config: the active profile's preset
+    assert d.cfg == cfg and next(d.parameters()).device.type in ("cpu", "cuda", "mps")
+
+
+def test_reparameterize_and_the_clamped_log_variance():
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    z = vae.VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(3))
+    eps = torch.randn(1, 2, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(z, mu + torch.tensor([[1.0, 2.0]]) * eps)   # std = exp(logvar / 2)
+    model = vae.build(vae.preset("tiny"), device="cpu")
+    with torch.no_grad():
+        model.encoder[-1].bias.copy_(torch.tensor([0.0, 0.0, 1e4, -1e4]))    # logvar far outside the range
+        _, lv = model.encode(torch.zeros(1, 1, 8, 8))
+    assert lv.tolist() == [[8.0, -12.0]]                   # clamped to [-12, 8], so exp() stays finite
+
+
+def test_loss_terms_reconstruct_the_target_when_given(tiny):
+    model = vae.build(vae.preset("tiny"), device="cpu")
+    x = digits.load().train_x[:4]
+    target = -x
+    gen = lambda: torch.Generator().manual_seed(1)    # noqa: E731
+    recon_t, kl_t = vae.loss_terms(model, x, gen(), target=target)
+    recon_x, kl_x = vae.loss_terms(model, x, gen())
+    with torch.no_grad():
+        x_hat, _, _ = model(x, gen())
+    sigma2 = model.cfg.sigma ** 2
+    assert recon_t.item() == pytest.approx(((target - x_hat) ** 2).sum((1, 2, 3)).mean().item() / (2 * sigma2), rel=1e-5)
+    assert recon_x.item() == pytest.approx(((x - x_hat) ** 2).sum((1, 2, 3)).mean().item() / (2 * sigma2), rel=1e-5)
+    assert kl_t.item() == pytest.approx(kl_x.item())
+
+
+def _reference_history(cfg, x, steps_per_epoch_sizes):
+    """The training loop written out step by step: the same generators, loss and Adam updates."""
+    model = vae.build(cfg, device="cpu")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    hist = {"loss": [], "recon": [], "kl": []}
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        assert [len(b) for b in order.split(cfg.batch_size)] == steps_per_epoch_sizes
+        r_sum = k_sum = 0.0
+        for idx in order.split(cfg.batch_size):
+            xb = x[idx]
+            inp = xb
+            if cfg.input_noise:
+                inp = (xb + cfg.input_noise * torch.randn(xb.shape, generator=noise_gen)).clamp(-1, 1)
+            recon, kl = vae.loss_terms(model, inp, noise_gen, target=xb)
+            opt.zero_grad()
+            (recon + cfg.beta * kl).backward()
+            opt.step()
+            r_sum += recon.item() * len(xb)
+            k_sum += kl.item() * len(xb)
+        hist["recon"].append(r_sum / len(x))
+        hist["kl"].append(k_sum / len(x))
+        hist["loss"].append(hist["recon"][-1] + cfg.beta * hist["kl"][-1])
+    return model, hist
+
+
+@pytest.mark.parametrize("input_noise", [0.0, 0.3])
+def test_train_matches_the_loop_written_out(input_noise, data):
+    """Unequal batches (7 = 4 + 3), beta != 1 and the denoising option, against an explicit reference."""
+    cfg = replace(vae.preset("tiny"), epochs=2, batch_size=4, beta=2.5, lr=0.01, seed=4, input_noise=input_noise)
+    x = data.train_x[:7]
+    ref_model, ref = _reference_history(cfg, x, [4, 3])
+    model = vae.build(cfg, device="cpu")
+    hist = vae.train(model, x, progress=False)                 # no cfg: the model's own
+    for key in ("loss", "recon", "kl"):
+        assert hist[key] == pytest.approx(ref[key], rel=1e-5)
+    torch.testing.assert_close(model.decoder[-2].weight, ref_model.decoder[-2].weight)
+    assert not model.training
+
+
+def test_train_accepts_a_digits_object_and_another_config(data):
+    cfg = replace(vae.preset("tiny"), epochs=1, batch_size=512)
+    a = vae.build(cfg, device="cpu")
+    b = vae.build(cfg, device="cpu")
+    ha = vae.train(a, data, cfg, progress=False)                 # the Digits: its training split
+    hb = vae.train(b, data.train_x, replace(cfg, epochs=2), progress=False)
+    assert len(ha["loss"]) == 1 and len(hb["loss"]) == 2 and ha["loss"][0] == pytest.approx(hb["loss"][0])
+    with pytest.raises(GenAIError, match="lr"):
+        vae.train(a, data.train_x, replace(cfg, lr=2.0), progress=False)
+
+
+def test_sample_decode_interpolate_and_anomaly_against_direct_computations(data):
+    model = vae.build(vae.preset("tiny"), device="cpu")
+    z = torch.randn(5, 2, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        torch.testing.assert_close(vae.sample(model, 5, seed=8, temperature=0.5), model.decode(z * 0.5))
+        torch.testing.assert_close(vae.sample(model, 1, seed=8), model.decode(z[:1]))
+        mu_a, _ = model.encode(data.test_x[:1])
+        mu_b, _ = model.encode(data.test_x[1:2])
+        path = vae.interpolate(model, data.test_x[0], data.test_x[1], steps=3)
+        torch.testing.assert_close(path[1], model.decode((mu_a + mu_b) / 2)[0])
+        assert vae.interpolate(model, data.test_x[0], data.test_x[1], steps=2).shape == (2, 1, 8, 8)
+        x = data.test_x[:3]
+        rec = model.decode(model.encode(x)[0])
+        torch.testing.assert_close(vae.reconstruct(model, x), rec)
+        torch.testing.assert_close(vae.anomaly_score(model, x), ((x - rec) ** 2).sum((1, 2, 3)))
+    with pytest.raises(GenAIError, match="positive"):
+        vae.sample(model, 2.0)
+    with pytest.raises(GenAIError, match="shape"):
+        vae.decode(model, torch.zeros(2))
+
+
+def test_load_keys_the_cache_by_config_and_retrains_over_a_damaged_file(monkeypatch, tmp_path, data):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(vae.preset("tiny"), epochs=1, batch_size=512)
+    with torch.no_grad():                                    # training still works inside the caller's no_grad
+        a = vae.load(cfg=cfg)
+    (path,) = tmp_path.glob("vae-digits-*.pt")
+    path.write_bytes(b"damaged")
+    b = vae.load(cfg=cfg)
+    assert torch.equal(vae.encode(a, data.test_x[:2]), vae.encode(b, data.test_x[:2]))
+    assert torch.load(path, weights_only=True).keys() == a.state_dict().keys()     # rewritten
+    vae.load(cfg=replace(cfg, seed=1))
+    assert len(list(tmp_path.glob("vae-digits-*.pt"))) == 2                      # another config, another file
+    trained = []
+    monkeypatch.setattr(vae, "train", lambda *a, **k: trained.append(1))
+    vae.load(cfg=cfg)
+    assert not trained                                                           # read from the cache
+
+
+def test_load_uses_the_named_profiles_preset(monkeypatch, tmp_path):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    monkeypatch.setenv("GENAI_PROFILE", "offline")
+    seen = []
+    monkeypatch.setattr(vae, "train", lambda model, data, cfg, progress: seen.append((cfg, progress)))
+    model = vae.load("tiny", progress=True)                  # training replaced: only which config is used
+    assert seen == [(vae.preset("tiny"), True)] and model.cfg == vae.preset("tiny")
