@@ -28,7 +28,7 @@ Settings come from environment variables (:meth:`AppConfig.from_env`):
 ``GENAI_APP_LOGIN``        ``1``: only signed-in Hugging Face users may chat (``gr.LoginButton``)
 ``GENAI_APP_PROXY_HOPS``   how many proxies in front of the app add to ``X-Forwarded-For``
                            (default 1 on a Space, 0 elsewhere)
-``GENAI_APP_MAX_SESSIONS`` visitors' sessions kept on the server (default 1000; bounds memory)
+``GENAI_APP_MAX_SESSIONS`` visitors' sessions kept on the server (default 1000; 0 = Gradio's default)
 ========================== ==================================================================
 
 Run it with ``python -m genai_lib.app``.
@@ -83,6 +83,7 @@ class AppConfig:
             the least recently used is forgotten beyond that. Each costs tens of kB (Gradio keeps a copy
             of every component's settings per session), so this bounds the app's memory however many
             people visit. The conversation itself lives in the visitor's page, so nothing is lost.
+            0 leaves Gradio's own default in place.
         host: the address to listen on (127.0.0.1 = this machine only).
         port: the TCP port.
         per_minute: answers one client may ask for in any 60 seconds (0 = no limit).
@@ -419,7 +420,8 @@ def launch(demo, config: AppConfig | None = None, **kwargs: Any):
         kwargs.setdefault("auth", lambda _user, password: hmac.compare_digest(str(password).encode(), expected))
         kwargs.setdefault("auth_message", "This chat is private: enter the password its owner gave you "
                                           "(any user name).")
-    kwargs.setdefault("state_session_capacity", max(1, config.max_sessions))
+    if config.max_sessions:  # 0 = no cap of the app's own: Gradio's default (10,000) applies
+        kwargs.setdefault("state_session_capacity", config.max_sessions)
     return demo.launch(server_name=config.host, server_port=config.port, share=False, **kwargs)
 
 
