@@ -51,7 +51,7 @@ COV       := --cov=genai_lib --cov-branch
 unit: venv site-template  ## only the fast unit tests (tiny profile, random order, two workers; the site renderer needs its npm packages)
 	$(PY) -m pytest -q -n 2 -m "$(UNIT_TIER)"
 
-# The unit tier runs in random order (pytest-randomly; the seed is printed, `-p randomly -p "randomly_seed=N"`
+# The unit tier runs in random order (pytest-randomly; the seed is printed, `--randomly-seed=N`
 # replays it) on two workers (pytest-xdist), so hidden dependencies between tests show up; then the tiers
 # that need the real models, the built book and the browser. Coverage of genai_lib covers both runs.
 test: book  ## the whole test suite (builds the book first; the book tests check its outputs), with coverage
