@@ -80,3 +80,70 @@ def test_installed_from_reads_pips_direct_url(monkeypatch):
     monkeypatch.setattr(booksource.importlib.metadata, "distribution",
                         lambda name: Dist(json.dumps({"url": "file:///x", "dir_info": {"editable": True}})))
     assert booksource.installed_from() is None
+
+
+def test_installed_from_is_none_without_a_vcs_install(monkeypatch):
+    """Not installed at all, installed from a wheel (no direct_url.json), or from git without a commit."""
+    import importlib.metadata as md
+
+    def missing(name):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setattr(booksource.importlib.metadata, "distribution", missing)
+    assert booksource.installed_from() is None
+
+    class Dist:
+        def __init__(self, text):
+            self.text = text
+
+        def read_text(self, name):
+            return self.text
+
+    for text in (None, "", json.dumps({"url": "https://github.com/o/r", "vcs_info": {"vcs": "git"}}),
+                 json.dumps({"url": "https://github.com/o/r", "vcs_info": {"vcs": "hg", "commit_id": "a" * 40}}),
+                 json.dumps({"vcs_info": {"vcs": "git", "commit_id": "a" * 40}})):
+        monkeypatch.setattr(booksource.importlib.metadata, "distribution", lambda name, t=text: Dist(t))
+        assert booksource.installed_from() is None, text
+
+
+def test_fetch_without_git_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(booksource.shutil, "which", lambda name: None)
+    with pytest.raises(GenAIError, match="git is not installed.*GENAI_BOOK_ROOT"):
+        booksource.fetch("https://example.org/book.git", "b" * 40)
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
+
+
+def test_fetch_that_loses_the_race_uses_the_winners_copy(remote, tmp_path, monkeypatch):
+    """Two kernels fetch at once: the one whose rename fails keeps the other's copy and cleans up its own."""
+    import os
+    import shutil
+
+    src, commit = remote
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "cache"))
+    real_replace = os.replace
+
+    def replace_after_a_winner(tmp, final):
+        shutil.copytree(tmp, final)                 # the other process finished first
+        (Path(final) / "winner").write_text("")
+        real_replace(tmp, final)                    # a folder onto a non-empty folder: OSError
+
+    monkeypatch.setattr(os, "replace", replace_after_a_winner)
+    got = booksource.fetch(f"file://{src}", commit)
+    assert got == tmp_path / "cache" / f"book-{commit[:12]}" and (got / "winner").exists()
+    assert (got / "myst.yml").read_text() == "version: 1\n"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [got.name]     # the loser's folder is gone
+
+
+def test_find_away_from_a_clone(remote, tmp_path, monkeypatch):
+    """Installed (not a clone): the copy at the installed commit, or None when pip did not install from git."""
+    src, commit = remote
+    site = tmp_path / "site-packages" / "genai_lib"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(booksource, "__file__", str(site / "booksource.py"))
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(booksource, "installed_from", lambda: None)
+    assert booksource.find() is None
+    monkeypatch.setattr(booksource, "installed_from", lambda: (f"file://{src}", commit))
+    got = booksource.find()
+    assert got == tmp_path / "cache" / f"book-{commit[:12]}" and (got / "chapters" / "rag.md").exists()
