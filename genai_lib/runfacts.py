@@ -76,7 +76,7 @@ def start(name: str, roles: list[str] | None = None, profile: str | None = None)
 
     prof = get_profile(profile)
     device = get_device()
-    models = [f"{spec(r, prof).hub_id}@{spec(r, prof).revision}" for r in (roles or [])]
+    models = list(dict.fromkeys(f"{spec(r, prof).hub_id}@{spec(r, prof).revision}" for r in (roles or [])))
     _STATE.clear()
     _STATE.update(name=name, profile=prof, device=device, device_name=device_name(device),
                   models=sorted(set(models)), t0=time.perf_counter(), cpu0=time.process_time())

@@ -62,6 +62,11 @@ def kernel(monkeypatch):
     return shown
 
 
+def test_start_prints_a_model_shared_by_two_roles_once(run, capsys):
+    runfacts.start("prompting", roles=["chat", "text", "embedder"], profile="offline")
+    assert capsys.readouterr().out == f"profile=offline | device=cpu (name of cpu) | models: {SMOL}, {MINILM}\n"
+
+
 def test_start_records_profile_device_and_each_model_once(run, capsys):
     got = runfacts.start("rag", roles=["chat", "embedder"], profile="offline")
     assert capsys.readouterr().out == f"profile=offline | device=cpu (name of cpu) | models: {SMOL}, {MINILM}\n"
