@@ -376,11 +376,17 @@ def test_text_model_prompts_and_negative_prompts(monkeypatch):
     torch.testing.assert_close(D.condition(m, labels=[3, -1]), torch.stack([F.one_hot(torch.tensor(3), 10).float(),
                                                                             torch.zeros(10)]))
     assert "a handwritten three" in m.prompt_cache
+    torch.testing.assert_close(D.condition(m, labels=[0]), F.one_hot(torch.tensor([0]), 10).float())
     with pytest.raises(GenAIError, match="0–9"):
         D.condition(m, labels=[3, 12])
     x = D.sample(m, prompts=["a seven", "a two"], negative_prompts=["a five"], guidance_scale=2.0, steps=3)
     torch.testing.assert_close(x, constant([0.5 + 2 * (0.7 - 0.5), 0.5 + 2 * (0.2 - 0.5)]), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(o.calls[-1][2][2:], F.one_hot(torch.tensor([5, 5]), 10).float())
+    images, mask = torch.zeros(2, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    torch.testing.assert_close(D.inpaint(m, images, mask, prompts=["a seven", "a two"], steps=3),
+                               constant([0.7, 0.2]), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(D.img2img(m, images, strength=1.0, prompts=["a seven", "a two"], steps=3),
+                               constant([0.7, 0.2]), rtol=1e-4, atol=1e-4)
 
 
 def test_latent_model_decodes_unless_asked_not_to():
@@ -423,11 +429,20 @@ def test_img2img_with_an_oracle():
     o.calls.clear()
     D.img2img(m, images, strength=1.0, steps=3, sampler="ddpm")           # unconditional, from the first timestep
     assert len(o.calls) == 3 and o.calls[0][2].abs().sum() == 0
+    ddpm_second = o.calls[1][0]
+    o.calls.clear()
+    D.img2img(m, images, strength=1.0, steps=3)
+    assert not torch.allclose(o.calls[1][0], ddpm_second)                 # the sampler is passed on
+    o.calls.clear()
+    y = D.img2img(m, images, strength=1.0, steps=3, labels=[2, 7], guidance_scale=2.0)
+    assert len(o.calls[0][0]) == 4                                        # guidance: cond and null in one batch
+    torch.testing.assert_close(y, constant([0.4, 1.0]), rtol=1e-4, atol=1e-4)
     same = D.img2img(m, images, strength=0.0)
     assert torch.equal(same, images) and same is not images
     assert torch.equal(D.img2img(m, images, strength=0.05, steps=5), images)   # round(0.25) = 0 steps
-    with pytest.raises(GenAIError, match="steps"):
-        D.img2img(m, images, steps=2.5)
+    for strength in (0.1, 0.5):                                           # a non-integer steps is refused
+        with pytest.raises(GenAIError, match="steps"):
+            D.img2img(m, images, strength=strength, steps=2.5)
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
@@ -448,6 +463,12 @@ def test_inpaint_with_an_oracle(sampler):
     expect = s.add_noise(images, noise, s.timesteps[1].repeat(3))
     torch.testing.assert_close(o.calls[1][0][..., :3, :], expect[..., :3, :])
     assert not torch.allclose(o.calls[1][0][..., 3:, :], expect[..., 3:, :])
+    # the last replacement before the final step is noisy too: exact only after the last step
+    assert not torch.allclose(o.calls[-1][0][..., :3, :], images[..., :3, :], atol=1e-2)
+    if sampler == "ddim":                                                 # the unknown rows: the step's output
+        x0, t0 = o.calls[0][0], s.timesteps[0]
+        out = Oracle(m.cfg, VALUES, -0.5)(x0, torch.full((3,), int(t0)), D.condition(m, labels=[1, 8, -1]))
+        torch.testing.assert_close(o.calls[1][0][..., 3:, :], s.step(out, t0, x0).prev_sample[..., 3:, :])
 
 
 def test_inpaint_defaults_and_checks():
@@ -463,6 +484,9 @@ def test_inpaint_defaults_and_checks():
     y = D.inpaint(m, images, mask, labels=9, guidance_scale=2.0, steps=2)
     assert y[0, 0, 0, 0].item() == 1.0                                   # −0.5 + 2·(0.9 + 0.5) = 2.3, clamped
     assert len(o.calls[0][0]) == 4
+    o.calls.clear()
+    y = D.inpaint(m, images, mask.bool(), steps=2)                       # a boolean mask works too
+    assert y[0, 0, 0, 0].item() == pytest.approx(-0.5, abs=1e-4) and y.flatten()[1:].abs().sum() == 0
     with pytest.raises(GenAIError, match="mask"):
         D.inpaint(m, images, mask * 0.5)
     with pytest.raises(GenAIError, match="mask"):
@@ -481,6 +505,7 @@ def test_per_image():
 def test_check_labels():
     y = D._check_labels([[0, 9], [3, 4]])
     assert y.dtype == torch.long and y.tolist() == [0, 9, 3, 4]
+    assert D._check_labels([2.0, 7.0]).dtype == torch.long
     assert D._check_labels([]).tolist() == []
     for bad in ([-1], [10], [0, 10]):
         with pytest.raises(GenAIError, match=r"labels must be digits 0–9"):
@@ -496,6 +521,7 @@ def test_condition_label_model():
     expect[0, 0] = expect[1, 9] = expect[3, 4] = 1
     assert torch.equal(c, expect) and c.dtype == torch.float32
     assert torch.equal(D.condition(m, labels=-1), torch.zeros(1, 10))
+    assert torch.equal(D.condition(m, labels=[4.0, -1.0]), expect[[3, 2]])    # float labels are digits too
     with pytest.raises(GenAIError, match="labels"):
         D.condition(m)
     with pytest.raises(GenAIError, match="cond='text'"):
@@ -556,10 +582,11 @@ class Recorder(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.tensor(0.3))
-        self.seen = []
+        self.seen, self.ws = [], []
 
     def forward(self, x, t, c):
         self.seen.append((x.detach().clone(), t.clone(), c.clone(), self.training))
+        self.ws.append(self.w.item())
         return self.w * torch.ones_like(x)
 
 
@@ -619,6 +646,11 @@ def test_train_step_size_ema_and_budget():
     assert len(net.seen[0][0]) == 4                                      # batch = min(batch_size, N)
     # the EMA's warm-up: decay min(0.995, 1/10) at the first step
     assert m.ema.w.item() == pytest.approx(0.1 * init + 0.9 * net.w.item(), rel=1e-6)
+    m, net = recorder_model(p_uncond=0.0)
+    D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=2, progress=False)
+    w1 = net.ws[1]                                                      # the weight seen at the second step
+    ema1 = 0.1 * init + 0.9 * w1
+    assert m.ema.w.item() == pytest.approx(2 / 11 * ema1 + 9 / 11 * net.w.item(), rel=1e-6)   # decay 2/11
     m, net = recorder_model(p_uncond=0.0, ema_decay=0.05)
     D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=1, progress=False)
     assert m.ema.w.item() == pytest.approx(0.05 * init + 0.95 * net.w.item(), rel=1e-6)
@@ -626,6 +658,8 @@ def test_train_step_size_ema_and_budget():
     assert len(D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), progress=False)) == m.cfg.train_steps == 5
     assert len(D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=50, max_seconds=0.0,
                        progress=False)) == 1
+    assert len(D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=3, max_seconds=600.0,
+                       progress=False)) == 3
     with pytest.raises(GenAIError, match="steps"):
         D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=0)
     with pytest.raises(GenAIError, match="condition"):
@@ -644,22 +678,34 @@ def test_train_learning_rate_schedule(monkeypatch):
 
     monkeypatch.setattr(torch.optim.lr_scheduler, "LambdaLR", spy)
     m, _ = recorder_model(lr=0.01)
-    D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=40, progress=False)
+    D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=50, progress=False)
     fn = seen["fn"]
     assert seen["lr"] == 0.01
-    assert fn(0) == pytest.approx(0.5) and fn(1) == pytest.approx(0.5 * (1 + math.cos(math.pi / 40)))
-    assert fn(20) == pytest.approx(0.5) and fn(39) == pytest.approx(0.5 * (1 + math.cos(math.pi * 39 / 40)))
+    assert fn(0) == pytest.approx(0.5) and fn(1) == pytest.approx(0.5 * (1 + math.cos(math.pi / 50)))  # 50 // 20 = 2
+    assert fn(25) == pytest.approx(0.5) and fn(49) == pytest.approx(0.5 * (1 + math.cos(math.pi * 49 / 50)))
     D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=10, progress=False)
     assert seen["fn"](0) == pytest.approx(1.0)                            # 10 // 20 = 0: warm-up of one step
 
 
 def test_train_is_seeded():
-    runs = []
+    """The batches, the dropout, the caption choice, t and the noise all come from the config's seed."""
+    runs, conds = [], []
+    alts = F.one_hot(torch.arange(90) % 10, 10).float().view(30, 3, 10)
     for seed in (0, 0, 1):
-        m, net = recorder_model(seed=seed)
+        m, net = recorder_model(seed=seed, p_uncond=0.5)
+        torch.manual_seed(seed + 100)                                     # the global RNG must not matter
         runs.append(D.train(m, torch.randn(30, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
-                            torch.zeros(30, 10), steps=3, progress=False))
+                            alts, steps=3, progress=False))
+        conds.append(torch.cat([s[2] for s in net.seen]))
     assert runs[0] == runs[1] and runs[0] != runs[2]
+    assert torch.equal(conds[0], conds[1]) and not torch.equal(conds[0], conds[2])
+
+
+def test_train_draws_every_row_and_every_timestep():
+    m, net = recorder_model(p_uncond=0.0, num_train_timesteps=2)
+    D.train(m, torch.zeros(2, 1, 8, 8), torch.eye(10)[:2], steps=6, progress=False)
+    assert {int(c.argmax()) for s in net.seen for c in s[2]} == {0, 1}   # both rows, the first one too
+    assert {int(t) for s in net.seen for t in s[1]} == {0, 1}            # t = 0 is a training timestep
 
 
 def test_build_latent_default_config(tiny, monkeypatch):
@@ -676,3 +722,19 @@ def test_build_latent_default_config(tiny, monkeypatch):
     torch.testing.assert_close(m.decode(z[:3]), vae.decode(v, z[:3]))
     monkeypatch.setenv("GENAI_PROFILE", "offline")
     assert D.build_latent(v)[0].cfg.train_steps == 3000                  # latents are cheap: more steps
+    monkeypatch.setitem(D.PRESETS, "offline", D.preset("offline", train_steps=1000))
+    assert D.build_latent(v)[0].cfg.train_steps == 3000                  # from a pixel budget of 1,000 on
+
+
+def test_build_gives_a_frozen_ema_copy():
+    m = D.build(D.preset("tiny"))
+    assert not m.ema.training and not any(p.requires_grad for p in m.ema.parameters())
+    assert all(p.requires_grad for p in m.net.parameters())
+    for pe, p in zip(m.ema.parameters(), m.net.parameters()):
+        assert torch.equal(pe, p) and pe is not p
+
+
+def test_embed_text_uses_the_profile_it_is_given(monkeypatch):
+    monkeypatch.setenv("GENAI_PROFILE", "no-such-profile")               # the environment is not read
+    emb = D.embed_text(["a two", "a seven"], profile="tiny")
+    np.testing.assert_allclose(emb.numpy(), D._embedder("tiny").encode(["a two", "a seven"]), rtol=1e-5, atol=1e-6)

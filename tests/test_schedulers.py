@@ -88,6 +88,33 @@ def test_constructor_errors():
         assert NoiseScheduler(10, timestep_spacing=ok).timestep_spacing == ok
 
 
+def test_schedules_are_float32_whatever_the_default_dtype():
+    """Like diffusers': the betas are float32 even when a notebook switched torch's default to float64."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for schedule in ("linear", "squaredcos_cap_v2"):
+            s = NoiseScheduler(10, schedule)
+            assert s.betas.dtype == torch.float32 and s.alphas_cumprod.dtype == torch.float32
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_ddpm_noise_follows_the_samples_dtype():
+    """A float64 sample gets float64 noise from the generator (the same draws as torch.randn in float64)."""
+    s = NoiseScheduler(100, "linear", eta=1.0)
+    s.alphas_cumprod = s.alphas_cumprod.double()
+    s.set_timesteps(10)
+    x, out = torch.zeros(3, 5, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64)
+    t, tp = int(s.timesteps[2]), int(s.timesteps[3])
+    y = s.step(out, t, x, generator=torch.Generator().manual_seed(0)).prev_sample
+    a, ap = s.alphas_cumprod[t], s.alphas_cumprod[tp]
+    sigma = ((1 - ap) / (1 - a) * (1 - a / ap)).sqrt()
+    noise = torch.randn(3, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, sigma * noise, rtol=1e-12, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- forward process and targets
 def test_add_noise_and_targets_by_hand():
     s = NoiseScheduler(1000, "linear", "epsilon")
@@ -322,11 +349,11 @@ def test_make_scheduler_ours():
 def test_make_scheduler_dpm():
     from diffusers import DPMSolverMultistepScheduler
 
-    cfg = DiffusionConfig(num_train_timesteps=300, beta_schedule="linear", prediction_type="epsilon")
+    cfg = DiffusionConfig(num_train_timesteps=300, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon")
     s = make_scheduler(cfg, "dpm")
     assert isinstance(s, DPMSolverMultistepScheduler)
     c = s.config
-    assert (c.num_train_timesteps, c.beta_schedule, c.prediction_type) == (300, "linear", "epsilon")
+    assert (c.num_train_timesteps, c.beta_schedule, c.prediction_type) == (300, "squaredcos_cap_v2", "epsilon")
     assert (c.thresholding, c.algorithm_type, c.solver_order, c.timestep_spacing, c.final_sigmas_type) == \
         (False, "dpmsolver++", 2, "trailing", "zero")
     assert make_scheduler(DiffusionConfig(), "dpm").config.prediction_type == "v_prediction"
