@@ -683,6 +683,9 @@ def test_train_learning_rate_schedule(monkeypatch):
     assert seen["lr"] == 0.01
     assert fn(0) == pytest.approx(0.5) and fn(1) == pytest.approx(0.5 * (1 + math.cos(math.pi / 50)))  # 50 // 20 = 2
     assert fn(25) == pytest.approx(0.5) and fn(49) == pytest.approx(0.5 * (1 + math.cos(math.pi * 49 / 50)))
+    D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=60, progress=False)
+    assert seen["fn"](0) == pytest.approx(1 / 3)                          # 60 // 20 = 3 warm-up steps
+    assert seen["fn"](1) == pytest.approx(2 / 3 * 0.5 * (1 + math.cos(math.pi / 60)))
     D.train(m, torch.zeros(4, 1, 8, 8), torch.zeros(4, 10), steps=10, progress=False)
     assert seen["fn"](0) == pytest.approx(1.0)                            # 10 // 20 = 0: warm-up of one step
 
@@ -691,9 +694,9 @@ def test_train_is_seeded():
     """The batches, the dropout, the caption choice, t and the noise all come from the config's seed."""
     runs, conds = [], []
     alts = F.one_hot(torch.arange(90) % 10, 10).float().view(30, 3, 10)
-    for seed in (0, 0, 1):
+    for i, seed in enumerate((0, 0, 1)):
         m, net = recorder_model(seed=seed, p_uncond=0.5)
-        torch.manual_seed(seed + 100)                                     # the global RNG must not matter
+        torch.manual_seed(100 + i)                                        # the global RNG must not matter
         runs.append(D.train(m, torch.randn(30, 1, 8, 8, generator=torch.Generator().manual_seed(0)),
                             alts, steps=3, progress=False))
         conds.append(torch.cat([s[2] for s in net.seen]))
