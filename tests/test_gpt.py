@@ -457,3 +457,38 @@ def test_train_uses_the_profile_preset(tiny, monkeypatch):
     assert seen[0] == gpt.TRAIN_PRESETS["tiny"] and len(hist["step_loss"]) == gpt.TRAIN_PRESETS["tiny"].steps
     assert gpt.train_preset(steps=3) == replace(gpt.TRAIN_PRESETS["tiny"], steps=3)
     assert gpt.build(device="cpu").cfg == gpt.PRESETS["tiny"]
+
+
+def test_the_cache_saves_work_until_the_window_slides():
+    """With the cache each step feeds one token; without it (or once the window slides) the whole context."""
+    model = _perturbed_model(seed=4)
+    fed = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(args[0].size(1)), with_kwargs=True)
+    try:
+        prompt = torch.randint(0, TINY.vocab_size, (1, 3), generator=torch.Generator().manual_seed(2))
+        block = TINY.block_size
+        gpt.generate(model, prompt, block, greedy=True)  # the text grows from 3 to block + 3 tokens
+        # prefill, one token per step up to a full window, then the last `block` tokens every step
+        assert fed == [3] + [1] * (block - 3) + [block] * 3
+        fed.clear()
+        gpt.generate(model, prompt, 4, greedy=True, use_cache=False)
+        assert fed == [3, 4, 5, 6, 7]
+    finally:
+        hook.remove()
+
+
+def test_generate_text_continues_the_prompt_with_a_fixed_default_seed():
+    tok = corpus.CharTokenizer.from_text("abcdefghij ")
+    model = _perturbed_model(replace(TINY, vocab_size=tok.vocab_size), seed=5)
+    out = gpt.generate_text(model, tok, "abc", temperature=1.5)
+    assert len(out) == 3 + 200 and out.startswith("abc")
+    ref = gpt.generate(model, torch.tensor([tok.encode("abc")]), 200, temperature=1.5, seed=0)
+    assert out == tok.decode(ref[0].tolist())
+    assert gpt.generate_text(model, tok, "abc", 7, seed=3, greedy=True) == \
+        tok.decode(_reference_generate(model, torch.tensor([tok.encode("abc")]), 7, greedy=True)[0].tolist())
+
+
+def test_presets_follow_the_profile_asked_for(tiny):
+    assert gpt.preset("hub") == gpt.PRESETS["hub"] and gpt.preset("offline", n_layer=1).n_layer == 1
+    assert gpt.train_preset("hub") == gpt.TRAIN_PRESETS["hub"]
+    assert gpt.train_preset() == gpt.TRAIN_PRESETS["tiny"]

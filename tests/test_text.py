@@ -403,3 +403,38 @@ def test_decode_speed_arithmetic_with_a_fake_clock(tiny_lm, monkeypatch, cache, 
     assert r["roofline_tokens_per_s"] == pytest.approx(2 * 1e9 / step)
     assert r["fraction_of_roofline"] == pytest.approx(r["tokens_per_s"] / r["roofline_tokens_per_s"])
     assert r["bandwidth_GBps"] == pytest.approx(1.0)
+
+
+class _Params(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(n))
+
+
+def test_repr_counts_parameters_in_millions():
+    lm = text.LanguageModel(_PlainTokenizer(), _Params(1_050_001), name="m", profile="tiny")
+    assert repr(lm) == "LanguageModel('m', 1.1 M params, device=cpu)"
+
+
+def test_load_defaults_to_the_chat_role():
+    assert text.load(profile="tiny", device="cpu").name == text.load("chat", profile="tiny", device="cpu").name
+
+
+def test_stream_takes_a_config_and_leaves_special_tokens_out(tiny_lm):
+    cfg = text.GenerationConfig(max_new_tokens=40, do_sample=True, temperature=50.0, seed=0)
+    enc = tiny_lm._encode("Hello")
+    torch.manual_seed(0)
+    raw = tiny_lm.model.generate(**enc, **cfg.to_hf(), pad_token_id=tiny_lm.tokenizer.pad_token_id)
+    new = raw[0, enc["input_ids"].shape[1]:].tolist()
+    assert set(new) & set(tiny_lm.tokenizer.all_special_ids)  # this draw does produce a special token
+    assert "".join(tiny_lm.stream("Hello", cfg)) == tiny_lm.generate("Hello", cfg)
+    short = text.GenerationConfig(max_new_tokens=3)
+    assert "".join(tiny_lm.stream("Hello", short)) == tiny_lm.generate("Hello", short)
+
+
+def test_stream_chat_is_stream_on_the_templated_conversation(tiny_lm, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tiny_lm, "stream", lambda prompt, config=None, **kw: calls.append((prompt, config, kw)) or "S")
+    cfg = text.GenerationConfig(max_new_tokens=3)
+    assert tiny_lm.stream_chat("Hi", cfg, system="Be brief.", top_k=2) == "S"
+    assert calls == [(tiny_lm.format_chat("Hi", system="Be brief."), cfg, {"top_k": 2})]
