@@ -438,3 +438,37 @@ def test_stream_chat_is_stream_on_the_templated_conversation(tiny_lm, monkeypatc
     cfg = text.GenerationConfig(max_new_tokens=3)
     assert tiny_lm.stream_chat("Hi", cfg, system="Be brief.", top_k=2) == "S"
     assert calls == [(tiny_lm.format_chat("Hi", system="Be brief."), cfg, {"top_k": 2})]
+
+
+def test_next_token_distribution_defaults_are_the_plain_softmax(tiny_lm):
+    enc = tiny_lm.tokenizer("ab", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        p = torch.softmax(tiny_lm.model(**enc).logits[0, -1].double(), dim=-1)
+    got = tiny_lm.next_token_distribution("ab")
+    assert [q for _, q in got] == pytest.approx(p.topk(10).values.tolist(), abs=1e-6)
+
+
+def test_batches_hold_sixteen_prompts_by_default(tiny_lm, monkeypatch):
+    sizes = []
+    real = tiny_lm.model.generate
+    monkeypatch.setattr(tiny_lm.model, "generate",
+                        lambda input_ids, **kw: sizes.append(input_ids.shape[0]) or real(input_ids, **kw))
+    prompts = [f"p{i}" for i in range(17)]
+    assert len(tiny_lm.generate_batch(prompts, max_new_tokens=1)) == 17
+    assert len(tiny_lm.chat_batch(prompts, max_new_tokens=1)) == 17
+    assert sizes == [16, 1, 16, 1]
+
+
+def test_decode_speed_and_memory_bandwidth_defaults(tiny_lm, monkeypatch):
+    calls, mibs = [], []
+    monkeypatch.setattr(tiny_lm.model, "generate", lambda ids, **kw: calls.append((ids.shape, kw["max_new_tokens"])))
+    real_bandwidth = text.memory_bandwidth
+    monkeypatch.setattr(text, "time", _Clock([1.0, 0.5, 0.25, 2.0] + [1.0] * 6))  # warm-up, two runs, then copies
+    monkeypatch.setattr(text, "memory_bandwidth", lambda dev: mibs.append(dev) or real_bandwidth(dev, mib=1))
+    r = text.decode_speed(tiny_lm, "Hello")
+    n = len(tiny_lm.tokenizer("Hello", add_special_tokens=False).input_ids)
+    assert calls == [((1, n), 16)] * 3 and r["batch"] == 1 and r["seconds"] == 0.25
+    assert r["tokens_per_s"] == pytest.approx(16 / 0.25) and r["bandwidth_GBps"] == pytest.approx(2 * 2**20 / 1e9)
+    monkeypatch.setattr(text, "time", _Clock([1.0, 1.0, 0.5, 1.0, 1.0, 1.0]))
+    monkeypatch.setattr(text.torch, "randn", lambda n, device: torch.zeros(1).expand(n))  # no 256 MiB to fill
+    assert real_bandwidth("cpu") == 2 * 256 * 2**20 / 0.5                        # 256 MiB by default
