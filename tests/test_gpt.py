@@ -279,7 +279,7 @@ def test_forward_with_a_cache_in_chunks_equals_one_full_pass():
     pieces = [model(idx[:, a:b], cache=cache)[0] for a, b in ((0, 5), (5, 6), (6, 11), (11, TINY.block_size))]
     assert len(cache) == TINY.block_size
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-4)
-    with pytest.raises(GenAIError, match="block_size"):  # the cache is full: one more token is too many
+    with pytest.raises(GenAIError, match=f"got {TINY.block_size + 1}"):  # the cache is full: one more is too many
         model(idx[:, :1], cache=cache)
     # the loss is the mean cross-entropy of the logits
     targets = torch.roll(idx, -1, dims=1)
@@ -492,3 +492,12 @@ def test_presets_follow_the_profile_asked_for(tiny):
     assert gpt.preset("hub") == gpt.PRESETS["hub"] and gpt.preset("offline", n_layer=1).n_layer == 1
     assert gpt.train_preset("hub") == gpt.TRAIN_PRESETS["hub"]
     assert gpt.train_preset() == gpt.TRAIN_PRESETS["tiny"]
+
+
+def test_build_puts_the_model_on_the_device_asked_for(monkeypatch):
+    asked = []
+    # get_device resolves the request; "meta" (shapes only, no memory) shows where the model went
+    monkeypatch.setattr(gpt, "get_device", lambda prefer: asked.append(prefer) or "meta")
+    model = gpt.build(TINY, device="cuda:7")
+    assert asked == ["cuda:7"]
+    assert {p.device.type for p in model.parameters()} == {"meta"}

@@ -360,6 +360,8 @@ def test_bytes_per_step_by_hand():
 
     gpt2_like = _TinyNet(NS(n_head=4, n_layer=3, hidden_size=32, tie_word_embeddings=True))
     assert text.bytes_per_step(gpt2_like) == 55 * 4
+    assert type(text.bytes_per_step(gpt2_like, context=5)) is int                   # bytes: a whole number
+    assert text.bytes_per_step(gpt2_like, context=5) == 55 * 4 + 1 * 5 * (2 * 3 * 4 * 8 * 4)  # one row by default
     assert text.bytes_per_step(gpt2_like, batch=2, context=5) == 55 * 4 + 2 * 5 * (2 * 3 * 4 * 8 * 4)
     llama_like = _TinyNet(NS(num_attention_heads=4, num_key_value_heads=2, head_dim=16, hidden_size=32,
                              num_hidden_layers=2, tie_word_embeddings=False), dtype=torch.float16)
@@ -472,3 +474,60 @@ def test_decode_speed_and_memory_bandwidth_defaults(tiny_lm, monkeypatch):
     monkeypatch.setattr(text, "time", _Clock([1.0, 1.0, 0.5, 1.0, 1.0, 1.0]))
     monkeypatch.setattr(text.torch, "randn", lambda n, device: torch.zeros(1).expand(n))  # no 256 MiB to fill
     assert real_bandwidth("cpu") == 2 * 256 * 2**20 / 0.5                        # 256 MiB by default
+
+
+class _NoTemplateAttribute:
+    """A tokenizer object that has no ``chat_template`` attribute at all."""
+
+    pad_token_id = 0
+
+
+def test_format_chat_without_a_chat_template_attribute():
+    lm = text.LanguageModel(_NoTemplateAttribute(), torch.nn.Linear(1, 1), name="n", profile="tiny")
+    assert lm.format_chat("Hi", system="S") == "system: S\nuser: Hi\nassistant:"
+
+
+def test_chat_and_chat_batch_delegate_with_every_option(tiny_lm, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tiny_lm, "generate", lambda prompt, config=None, **kw: calls.append((prompt, config, kw)) or " r ")
+    monkeypatch.setattr(tiny_lm, "generate_batch",
+                        lambda prompts, config=None, **kw: calls.append((prompts, config, kw)) or [" a ", "b "])
+    cfg = text.GenerationConfig(max_new_tokens=3)
+    assert tiny_lm.chat("Hi", cfg, system="S", top_k=2) == "r"
+    templated = [tiny_lm.format_chat("Hi", system="S"), tiny_lm.format_chat("Yo", system="S")]
+    assert calls.pop() == (templated[0], cfg, {"top_k": 2})
+    proc = object()
+    assert tiny_lm.chat_batch(["Hi", "Yo"], cfg, system="S", batch_size=5, progress=True,
+                              logits_processor=[proc], top_k=2) == ["a", "b"]
+    assert calls.pop() == (templated, cfg, {"batch_size": 5, "progress": True, "logits_processor": [proc], "top_k": 2})
+
+
+class _SpyTokenizer(_PlainTokenizer):
+    """Records how it is called; the model's prompt must never get special tokens added silently."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, prompt, **kw):
+        self.calls.append((prompt, kw))
+        return {"input_ids": torch.tensor([[5, 6]])}
+
+
+def test_encode_adds_no_special_tokens():
+    tok = _SpyTokenizer()
+    lm = text.LanguageModel(tok, torch.nn.Linear(1, 1), name="spy", profile="tiny")
+    assert torch.equal(lm._encode("ab")["input_ids"], torch.tensor([[5, 6]]))
+    assert tok.calls == [("ab", {"return_tensors": "pt", "add_special_tokens": False})]
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", torch.float32), ("cuda:3", torch.float16)])
+def test_load_asks_the_registry_for_the_right_device_and_precision(monkeypatch, device, dtype):
+    calls = []
+    monkeypatch.setattr(text, "get_device", lambda prefer: f"resolved:{prefer}" if prefer != "cpu" else "cpu")
+    monkeypatch.setattr(text, "load_pretrained", lambda src, cls, what, dev, dtype: calls.append(
+        (src.name, cls.__name__, what, dev, dtype)) or (_PlainTokenizer(), torch.nn.Linear(1, 1)))
+    lm = text.load("chat", profile="tiny", device=device)
+    want_dev = "cpu" if device == "cpu" else "resolved:cuda:3"
+    assert calls == [("genai-lib/tiny-random-llama", "AutoModelForCausalLM", "a causal language model", want_dev,
+                      dtype)]
+    assert lm.name == "genai-lib/tiny-random-llama" and lm.profile == "tiny"
