@@ -65,7 +65,7 @@ class GenerationConfig:
                              f"got {self.max_new_tokens}; it counts generated tokens only, not the prompt.")
         if not (0.0 < self.temperature <= 100.0) or math.isnan(self.temperature):
             raise GenAIError(f"temperature must be in (0, 100], got {self.temperature}; "
-                             "for deterministic output use do_sample=False instead of temperature 0.")
+                             "for deterministic output use do_sample=False instead of temperature 0.")  # pragma: no mutate  (message wording)
         if not isinstance(self.top_k, int) or self.top_k < 0:
             raise GenAIError(f"top_k must be a non-negative integer (0 = off), got {self.top_k!r}")
         if not 0.0 < self.top_p <= 1.0:
@@ -133,14 +133,14 @@ class LanguageModel:
         if system:
             msgs = [{"role": "system", "content": system}, *msgs]
         if not msgs or not all(isinstance(m, dict) and m.get("content", "").strip() for m in msgs):
-            raise GenAIError("chat needs at least one message, and every message needs non-empty 'content'.")
+            raise GenAIError("chat needs at least one message, and every message needs non-empty 'content'.")  # pragma: no mutate  (message wording)
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         return "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant:"
 
     def _encode(self, prompt: str) -> dict[str, torch.Tensor]:
         if not isinstance(prompt, str) or not prompt.strip():
-            raise GenAIError("The prompt is empty; give the model some text to continue.")
+            raise GenAIError("The prompt is empty; give the model some text to continue.")  # pragma: no mutate  (message wording)
         enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}  # input_ids: (1, T)
 
@@ -204,13 +204,13 @@ class LanguageModel:
         cfg = self._config(config, overrides)
         processors = LogitsProcessorList(logits_processor or [])
         if isinstance(prompts, str):
-            raise GenAIError("generate_batch takes a list of prompts; for one prompt call generate().")
+            raise GenAIError("generate_batch takes a list of prompts; for one prompt call generate().")  # pragma: no mutate  (message wording)
         prompts = list(prompts)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise GenAIError(f"batch_size must be a positive integer, got {batch_size!r}")
         for p in prompts:
             if not isinstance(p, str) or not p.strip():
-                raise GenAIError("One of the prompts is empty; give the model some text to continue.")
+                raise GenAIError("One of the prompts is empty; give the model some text to continue.")  # pragma: no mutate  (message wording)
         # Sort by length so each batch holds prompts of similar length (less padding), then restore order.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[str] = [""] * len(prompts)
@@ -220,7 +220,7 @@ class LanguageModel:
         self.tokenizer.padding_side = "left"
         try:
             starts = range(0, len(order), batch_size)
-            for start in tqdm(starts, desc="generating", disable=not progress):
+            for start in tqdm(starts, desc="generating", disable=not progress):  # pragma: no mutate  (progress bar display)
                 rows = order[start:start + batch_size]
                 enc = self.tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
                                      add_special_tokens=False)
@@ -239,7 +239,7 @@ class LanguageModel:
                    logits_processor: Sequence[Any] | None = None, **overrides: Any) -> list[str]:
         """:meth:`chat` for many messages (or conversations) at once, batched like :meth:`generate_batch`."""
         if isinstance(conversations, str):
-            raise GenAIError("chat_batch takes a list of messages; for one message call chat().")
+            raise GenAIError("chat_batch takes a list of messages; for one message call chat().")  # pragma: no mutate  (message wording)
         prompts = [self.format_chat(c, system) for c in conversations]
         outs = self.generate_batch(prompts, config, batch_size=batch_size, progress=progress,
                                    logits_processor=logits_processor, **overrides)
@@ -254,7 +254,7 @@ class LanguageModel:
 
         cfg = self._config(config, overrides)
         if cfg.num_beams > 1:
-            raise GenAIError("Streaming works token by token and cannot be combined with beam search (num_beams > 1).")
+            raise GenAIError("Streaming works token by token and cannot be combined with beam search (num_beams > 1).")  # pragma: no mutate  (message wording)
         enc = self._encode(prompt)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
         if cfg.seed is not None:
@@ -298,7 +298,7 @@ class LanguageModel:
         """exp(mean negative log-likelihood per token) of ``text`` under the model (lower is better)."""
         enc = self._encode(text)
         if enc["input_ids"].shape[1] < 2:
-            raise GenAIError("Perplexity needs a text of at least two tokens.")
+            raise GenAIError("Perplexity needs a text of at least two tokens.")  # pragma: no mutate  (message wording)
         loss = self.model(**enc, labels=enc["input_ids"]).loss
         return float(torch.exp(loss))
 

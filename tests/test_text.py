@@ -191,3 +191,343 @@ def test_decode_speed_and_roofline_figures():
         assert r["tokens_per_s"] > 0 and r["roofline_tokens_per_s"] > 0 and r["bandwidth_GBps"] > 0
         assert r["fraction_of_roofline"] == pytest.approx(r["tokens_per_s"] / r["roofline_tokens_per_s"])
     assert two["batch"] == 2
+
+
+# ------------------------------------------------------------------ GenerationConfig, by hand
+@pytest.mark.parametrize("kwargs", [
+    dict(max_new_tokens=1), dict(max_new_tokens=text.MAX_NEW_TOKENS_LIMIT), dict(temperature=100.0),
+    dict(temperature=1e-6), dict(top_k=0), dict(top_k=50), dict(top_p=1.0), dict(top_p=1e-6),
+    dict(repetition_penalty=10.0), dict(repetition_penalty=1e-6), dict(num_beams=1), dict(num_beams=16),
+    dict(seed=None), dict(seed=0), dict(seed=12345),
+])
+def test_generation_config_accepts_the_edges(kwargs):
+    text.GenerationConfig(**kwargs).validate()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_new_tokens=True), "integer"),
+    (dict(max_new_tokens=text.MAX_NEW_TOKENS_LIMIT + 1), "between 1 and 4096"),
+    (dict(max_new_tokens=0), "between 1 and"),
+    (dict(temperature=100.01), "temperature"),
+    (dict(temperature=-1.0), "temperature"),
+    (dict(temperature=float("nan")), "temperature"),
+    (dict(top_k=2.0), "top_k"),
+    (dict(top_k=-1), "top_k"),
+    (dict(top_p=0.0), "top_p"),
+    (dict(top_p=1.0001), "top_p"),
+    (dict(repetition_penalty=10.01), "repetition_penalty"),
+    (dict(repetition_penalty=-1.0), "repetition_penalty"),
+    (dict(num_beams=17), "num_beams"),
+    (dict(num_beams=2.0), "num_beams"),
+    (dict(seed=-1), "seed"),
+    (dict(seed=1.5), "seed"),
+])
+def test_generation_config_rejects_each_bad_option(kwargs, message):
+    with pytest.raises(GenAIError, match=message):
+        text.GenerationConfig(**kwargs).validate()
+
+
+def test_to_hf_passes_sampling_options_only_when_sampling():
+    greedy = text.GenerationConfig(max_new_tokens=7, temperature=0.5, top_k=3, top_p=0.8, repetition_penalty=1.2,
+                                   num_beams=2)
+    assert greedy.to_hf() == {"max_new_tokens": 7, "do_sample": False, "num_beams": 2, "repetition_penalty": 1.2,
+                              "temperature": None, "top_k": None, "top_p": None}
+    sampled = text.GenerationConfig(max_new_tokens=9, do_sample=True, temperature=0.5, top_k=3, top_p=0.8)
+    assert sampled.to_hf() == {"max_new_tokens": 9, "do_sample": True, "num_beams": 1, "repetition_penalty": 1.0,
+                               "temperature": 0.5, "top_k": 3, "top_p": 0.8}
+
+
+def test_preset_follows_the_active_profile(tiny):
+    assert text.preset() == text.GenerationConfig(max_new_tokens=8)
+    assert text.preset(top_k=4) == text.GenerationConfig(max_new_tokens=8, top_k=4)
+    assert text.preset("hub") == text.GenerationConfig(max_new_tokens=64)
+
+
+# ------------------------------------------------------------------ LanguageModel pieces without a real model
+class _PlainTokenizer:
+    """A tokenizer without a chat template or a padding token (like GPT-2's)."""
+
+    pad_token_id = None
+    eos_token = "<eos>"
+    chat_template = None
+
+
+def test_language_model_defaults_without_a_chat_template(tiny):
+    lm = text.LanguageModel(_PlainTokenizer(), torch.nn.Linear(2, 2).train(), name="plain")
+    assert lm.profile == "tiny" and not lm.model.training
+    assert lm.tokenizer.pad_token == "<eos>"
+    assert text.LanguageModel(_PlainTokenizer(), torch.nn.Linear(2, 2), name="p", profile="hub").profile == "hub"
+    assert lm.format_chat("Hi") == "user: Hi\nassistant:"
+    assert lm.format_chat([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+                          system="Sys") == "system: Sys\nuser: a\nassistant: b\nassistant:"
+    with pytest.raises(GenAIError, match="content"):
+        lm.format_chat(["not a dict"])
+    with pytest.raises(GenAIError, match="content"):
+        lm.format_chat([{"role": "user"}])
+    with pytest.raises(GenAIError, match="empty"):
+        lm._encode(None)
+
+
+def test_language_model_keeps_an_existing_padding_token(tiny_lm):
+    assert tiny_lm.tokenizer.pad_token == "[PAD]"
+    assert repr(tiny_lm) == f"LanguageModel('genai-lib/tiny-random-llama', {tiny_lm.model.num_parameters() / 1e6:.1f} M params, device=cpu)"
+
+
+def test_config_overrides_apply_to_a_given_config_and_to_the_preset(tiny_lm):
+    base = text.GenerationConfig(max_new_tokens=5, top_k=2)
+    assert tiny_lm._config(base, {"top_k": 3}) == text.GenerationConfig(max_new_tokens=5, top_k=3)
+    assert tiny_lm._config(None, {"top_k": 3}) == text.GenerationConfig(max_new_tokens=8, top_k=3)
+    with pytest.raises(GenAIError, match="top_k"):
+        tiny_lm._config(base, {"top_k": -2})
+
+
+def test_unseeded_sampling_runs_and_uses_the_global_generator(tiny_lm):
+    torch.manual_seed(1)
+    a = tiny_lm.generate("abc", max_new_tokens=6, do_sample=True, temperature=2.0, seed=None)
+    b = tiny_lm.generate_batch(["abc"], max_new_tokens=6, do_sample=True, temperature=2.0, seed=None)[0]
+    torch.manual_seed(1)
+    assert tiny_lm.generate("abc", max_new_tokens=6, do_sample=True, temperature=2.0, seed=None) == a
+    assert tiny_lm.generate_batch(["abc"], max_new_tokens=6, do_sample=True, temperature=2.0, seed=None)[0] == b
+    torch.manual_seed(1)
+    pieces = "".join(tiny_lm.stream("abc", max_new_tokens=6, do_sample=True, temperature=2.0, seed=None))
+    assert pieces == a
+
+
+def test_next_token_distribution_equals_a_hand_filtered_softmax(tiny_lm):
+    enc = tiny_lm.tokenizer("ab", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        logits = tiny_lm.model(**enc).logits[0, -1].double()
+    for temperature, top_k, top_p in ((0.7, 0, 1.0), (1.3, 5, 1.0), (1.0, 0, 0.3), (0.9, 8, 0.6)):
+        z = logits / temperature
+        if top_k:
+            z[z < z.sort(descending=True).values[top_k - 1]] = float("-inf")
+        p = torch.softmax(z, dim=-1)
+        if top_p < 1.0:
+            kept, total = set(), 0.0
+            for i in p.argsort(descending=True).tolist():  # smallest set whose mass reaches top_p
+                if total >= top_p:
+                    break
+                kept.add(i)
+                total += float(p[i])
+            p = torch.tensor([float(p[i]) if i in kept else 0.0 for i in range(len(p))], dtype=torch.double)
+            p = p / p.sum()
+        got = tiny_lm.next_token_distribution("ab", temperature=temperature, top_k=top_k, top_p=top_p, k=6)
+        top = p.topk(6)
+        assert [t for t, _ in got] == [tiny_lm.tokenizer.decode([int(i)]) for i in top.indices]
+        assert [q for _, q in got] == pytest.approx(top.values.tolist(), abs=1e-5)
+    with pytest.raises(GenAIError, match="temperature"):
+        tiny_lm.next_token_distribution("ab", temperature=0)
+    assert len(tiny_lm.next_token_distribution("ab", k=10**6)) == tiny_lm.model.config.vocab_size
+
+
+def test_perplexity_of_two_tokens(tiny_lm):
+    assert tiny_lm.perplexity("ab") > 1.0  # "ab" is two tokens: the shortest text with a prediction to score
+
+
+def test_load_uses_float32_on_cpu():
+    lm = text.load("chat", profile="tiny", device="cpu")
+    assert next(lm.model.parameters()).dtype == torch.float32 and lm.profile == "tiny"
+    assert lm.name == "genai-lib/tiny-random-llama"
+
+
+# ------------------------------------------------------------------ decoding speed, with a fake clock
+class _Clock:
+    """A stand-in for the ``time`` module whose perf_counter steps through given intervals."""
+
+    def __init__(self, intervals):
+        self.times = [0.0]
+        for dt in intervals:
+            self.times += [self.times[-1] + 100.0, self.times[-1] + 100.0 + dt]  # a pause, then the timed span
+        self.times = iter(self.times[1:])
+
+    def perf_counter(self):
+        return next(self.times)
+
+
+class _TinyNet(torch.nn.Module):
+    def __init__(self, config, dtype=torch.float32):
+        super().__init__()
+        self.config = config
+        self.emb = torch.nn.Embedding(10, 4).to(dtype)     # 40 numbers
+        self.head = torch.nn.Linear(4, 3).to(dtype)        # 15 numbers
+
+    def get_input_embeddings(self):
+        return self.emb
+
+
+def test_bytes_per_step_by_hand():
+    from types import SimpleNamespace as NS
+
+    gpt2_like = _TinyNet(NS(n_head=4, n_layer=3, hidden_size=32, tie_word_embeddings=True))
+    assert text.bytes_per_step(gpt2_like) == 55 * 4
+    assert type(text.bytes_per_step(gpt2_like, context=5)) is int                   # bytes: a whole number
+    assert text.bytes_per_step(gpt2_like, context=5) == 55 * 4 + 1 * 5 * (2 * 3 * 4 * 8 * 4)  # one row by default
+    assert text.bytes_per_step(gpt2_like, batch=2, context=5) == 55 * 4 + 2 * 5 * (2 * 3 * 4 * 8 * 4)
+    llama_like = _TinyNet(NS(num_attention_heads=4, num_key_value_heads=2, head_dim=16, hidden_size=32,
+                             num_hidden_layers=2, tie_word_embeddings=False), dtype=torch.float16)
+    assert text.bytes_per_step(llama_like) == 15 * 2                   # the untied input embedding is not read
+    assert text.bytes_per_step(llama_like, batch=3, context=7) == 15 * 2 + 3 * 7 * (2 * 2 * 2 * 16 * 2)
+    no_flag = _TinyNet(NS(num_attention_heads=2, num_key_value_heads=None, head_dim=None, hidden_size=8,
+                          num_hidden_layers=1))
+    assert text.bytes_per_step(no_flag, batch=1, context=1) == 15 * 4 + 2 * 1 * 2 * 4 * 4
+
+
+def test_memory_bandwidth_is_the_best_of_six_copies(monkeypatch):
+    monkeypatch.setattr(text, "time", _Clock([5.0, 4.0, 3.0, 2.5, 2.0, 2.2, 0.5]))  # a 7th copy would be faster
+    assert text.memory_bandwidth("cpu", mib=1) == 2 * 2**20 / 2.0                   # read + write 1 MiB in 2 s
+
+
+@pytest.mark.parametrize("cache, compile_config, extra", [
+    (None, None, {}),
+    ("static", None, {"cache_implementation": "static", "disable_compile": True}),
+    ("static", "COMPILE", {"cache_implementation": "static", "compile_config": "COMPILE"}),
+    (None, "COMPILE", {"compile_config": "COMPILE"}),
+])
+def test_decode_speed_arithmetic_with_a_fake_clock(tiny_lm, monkeypatch, cache, compile_config, extra):
+    calls, devices = [], []
+    monkeypatch.setattr(tiny_lm.model, "generate", lambda ids, **kw: calls.append((ids, kw)))
+    monkeypatch.setattr(text, "memory_bandwidth", lambda dev: devices.append(dev) or 1e9)
+    monkeypatch.setattr(text, "time", _Clock([10.0, 3.0, 0.5, 2.0]))  # warm-up, then three timed runs
+    r = text.decode_speed(tiny_lm, "Once upon a time", new_tokens=6, batch=2, repeats=3,
+                          cache_implementation=cache, compile_config=compile_config)
+    prompt_len = len(tiny_lm.tokenizer("Once upon a time", add_special_tokens=False).input_ids)
+    assert len(calls) == 4 and devices == [torch.device("cpu")]
+    for ids, kw in calls:
+        assert ids.shape == (2, prompt_len) and torch.equal(ids[0], ids[1])
+        assert torch.equal(kw.pop("attention_mask"), torch.ones(2, prompt_len, dtype=torch.long))
+        assert kw == {"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False,
+                      "pad_token_id": tiny_lm.tokenizer.pad_token_id, **extra}
+    params = sum(p.numel() * 4 for p in tiny_lm.model.parameters())   # float32, tied embedding
+    per_token = 2 * 2 * 2 * 8 * 4                                       # K and V, 2 layers, 2 KV heads of 8, 4 bytes
+    step = params + 2 * (prompt_len + 3) * per_token                    # context: the prompt plus half the new tokens
+    assert r["seconds"] == 0.5 and r["warmup_s"] == 10.0 and r["batch"] == 2
+    assert r["tokens_per_s"] == pytest.approx(2 * 6 / 0.5)
+    assert r["roofline_tokens_per_s"] == pytest.approx(2 * 1e9 / step)
+    assert r["fraction_of_roofline"] == pytest.approx(r["tokens_per_s"] / r["roofline_tokens_per_s"])
+    assert r["bandwidth_GBps"] == pytest.approx(1.0)
+
+
+class _Params(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(n))
+
+
+def test_repr_counts_parameters_in_millions():
+    lm = text.LanguageModel(_PlainTokenizer(), _Params(1_050_001), name="m", profile="tiny")
+    assert repr(lm) == "LanguageModel('m', 1.1 M params, device=cpu)"
+
+
+def test_load_defaults_to_the_chat_role():
+    assert text.load(profile="tiny", device="cpu").name == text.load("chat", profile="tiny", device="cpu").name
+
+
+def test_stream_takes_a_config_and_leaves_special_tokens_out(tiny_lm):
+    cfg = text.GenerationConfig(max_new_tokens=40, do_sample=True, temperature=50.0, seed=0)
+    enc = tiny_lm._encode("Hello")
+    torch.manual_seed(0)
+    raw = tiny_lm.model.generate(**enc, **cfg.to_hf(), pad_token_id=tiny_lm.tokenizer.pad_token_id)
+    new = raw[0, enc["input_ids"].shape[1]:].tolist()
+    assert set(new) & set(tiny_lm.tokenizer.all_special_ids)  # this draw does produce a special token
+    assert "".join(tiny_lm.stream("Hello", cfg)) == tiny_lm.generate("Hello", cfg)
+    short = text.GenerationConfig(max_new_tokens=3)
+    assert "".join(tiny_lm.stream("Hello", short)) == tiny_lm.generate("Hello", short)
+
+
+def test_stream_chat_is_stream_on_the_templated_conversation(tiny_lm, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tiny_lm, "stream", lambda prompt, config=None, **kw: calls.append((prompt, config, kw)) or "S")
+    cfg = text.GenerationConfig(max_new_tokens=3)
+    assert tiny_lm.stream_chat("Hi", cfg, system="Be brief.", top_k=2) == "S"
+    assert calls == [(tiny_lm.format_chat("Hi", system="Be brief."), cfg, {"top_k": 2})]
+
+
+def test_next_token_distribution_defaults_are_the_plain_softmax(tiny_lm):
+    enc = tiny_lm.tokenizer("ab", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        p = torch.softmax(tiny_lm.model(**enc).logits[0, -1].double(), dim=-1)
+    got = tiny_lm.next_token_distribution("ab")
+    assert [q for _, q in got] == pytest.approx(p.topk(10).values.tolist(), abs=1e-6)
+
+
+def test_batches_hold_sixteen_prompts_by_default(tiny_lm, monkeypatch):
+    sizes = []
+    real = tiny_lm.model.generate
+    monkeypatch.setattr(tiny_lm.model, "generate",
+                        lambda input_ids, **kw: sizes.append(input_ids.shape[0]) or real(input_ids, **kw))
+    prompts = [f"p{i}" for i in range(17)]
+    assert len(tiny_lm.generate_batch(prompts, max_new_tokens=1)) == 17
+    assert len(tiny_lm.chat_batch(prompts, max_new_tokens=1)) == 17
+    assert sizes == [16, 1, 16, 1]
+
+
+def test_decode_speed_and_memory_bandwidth_defaults(tiny_lm, monkeypatch):
+    calls, mibs = [], []
+    monkeypatch.setattr(tiny_lm.model, "generate", lambda ids, **kw: calls.append((ids.shape, kw["max_new_tokens"])))
+    real_bandwidth = text.memory_bandwidth
+    monkeypatch.setattr(text, "time", _Clock([1.0, 0.5, 0.25, 2.0] + [1.0] * 6))  # warm-up, two runs, then copies
+    monkeypatch.setattr(text, "memory_bandwidth", lambda dev: mibs.append(dev) or real_bandwidth(dev, mib=1))
+    r = text.decode_speed(tiny_lm, "Hello")
+    n = len(tiny_lm.tokenizer("Hello", add_special_tokens=False).input_ids)
+    assert calls == [((1, n), 16)] * 3 and r["batch"] == 1 and r["seconds"] == 0.25
+    assert r["tokens_per_s"] == pytest.approx(16 / 0.25) and r["bandwidth_GBps"] == pytest.approx(2 * 2**20 / 1e9)
+    monkeypatch.setattr(text, "time", _Clock([1.0, 1.0, 0.5, 1.0, 1.0, 1.0]))
+    monkeypatch.setattr(text.torch, "randn", lambda n, device: torch.zeros(1).expand(n))  # no 256 MiB to fill
+    assert real_bandwidth("cpu") == 2 * 256 * 2**20 / 0.5                        # 256 MiB by default
+
+
+class _NoTemplateAttribute:
+    """A tokenizer object that has no ``chat_template`` attribute at all."""
+
+    pad_token_id = 0
+
+
+def test_format_chat_without_a_chat_template_attribute():
+    lm = text.LanguageModel(_NoTemplateAttribute(), torch.nn.Linear(1, 1), name="n", profile="tiny")
+    assert lm.format_chat("Hi", system="S") == "system: S\nuser: Hi\nassistant:"
+
+
+def test_chat_and_chat_batch_delegate_with_every_option(tiny_lm, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tiny_lm, "generate", lambda prompt, config=None, **kw: calls.append((prompt, config, kw)) or " r ")
+    monkeypatch.setattr(tiny_lm, "generate_batch",
+                        lambda prompts, config=None, **kw: calls.append((prompts, config, kw)) or [" a ", "b "])
+    cfg = text.GenerationConfig(max_new_tokens=3)
+    assert tiny_lm.chat("Hi", cfg, system="S", top_k=2) == "r"
+    templated = [tiny_lm.format_chat("Hi", system="S"), tiny_lm.format_chat("Yo", system="S")]
+    assert calls.pop() == (templated[0], cfg, {"top_k": 2})
+    proc = object()
+    assert tiny_lm.chat_batch(["Hi", "Yo"], cfg, system="S", batch_size=5, progress=True,
+                              logits_processor=[proc], top_k=2) == ["a", "b"]
+    assert calls.pop() == (templated, cfg, {"batch_size": 5, "progress": True, "logits_processor": [proc], "top_k": 2})
+
+
+class _SpyTokenizer(_PlainTokenizer):
+    """Records how it is called; the model's prompt must never get special tokens added silently."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, prompt, **kw):
+        self.calls.append((prompt, kw))
+        return {"input_ids": torch.tensor([[5, 6]])}
+
+
+def test_encode_adds_no_special_tokens():
+    tok = _SpyTokenizer()
+    lm = text.LanguageModel(tok, torch.nn.Linear(1, 1), name="spy", profile="tiny")
+    assert torch.equal(lm._encode("ab")["input_ids"], torch.tensor([[5, 6]]))
+    assert tok.calls == [("ab", {"return_tensors": "pt", "add_special_tokens": False})]
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", torch.float32), ("cuda:3", torch.float16)])
+def test_load_asks_the_registry_for_the_right_device_and_precision(monkeypatch, device, dtype):
+    calls = []
+    monkeypatch.setattr(text, "get_device", lambda prefer: f"resolved:{prefer}" if prefer != "cpu" else "cpu")
+    monkeypatch.setattr(text, "load_pretrained", lambda src, cls, what, dev, dtype: calls.append(
+        (src.name, cls.__name__, what, dev, dtype)) or (_PlainTokenizer(), torch.nn.Linear(1, 1)))
+    lm = text.load("chat", profile="tiny", device=device)
+    want_dev = "cpu" if device == "cpu" else "resolved:cuda:3"
+    assert calls == [("genai-lib/tiny-random-llama", "AutoModelForCausalLM", "a causal language model", want_dev,
+                      dtype)]
+    assert lm.name == "genai-lib/tiny-random-llama" and lm.profile == "tiny"
