@@ -301,7 +301,7 @@ def _lr(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
 
 
-def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: TrainConfig | None = None,  # pragma: no mutate  (progress default)
+def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: TrainConfig | None = None,
           progress: bool = True) -> dict[str, list[float]]:
     """Train ``model`` to predict the next token of ``train_data`` with AdamW.
 

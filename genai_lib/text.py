@@ -309,7 +309,7 @@ class LanguageModel:
 
 # ---------------------------------------------------------------------------------- decoding speed
 def memory_bandwidth(device: str | torch.device, mib: int = 256) -> float:
-    """Bytes per second of a large tensor copy on ``device`` (bytes read + bytes written), best of five.
+    """Bytes per second of a large tensor copy on ``device`` (bytes read + bytes written), fastest of six copies.
 
     This is the ceiling for decoding at small batch sizes, where every step must read all the weights.
     """

@@ -167,7 +167,7 @@ def build(cfg: VAEConfig | None = None, device: str | None = None) -> VAE:
     return model.to(device or get_device())
 
 
-def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = True) -> dict[str, list[float]]:  # pragma: no mutate  (progress default)
+def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = True) -> dict[str, list[float]]:
     """Train the VAE with Adam on images in [-1, 1].
 
     Args:
