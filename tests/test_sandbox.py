@@ -1,6 +1,7 @@
 """genai_lib.sandbox: generated code is contained and reported, and the host is unharmed."""
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -160,3 +161,178 @@ def test_bad_config_is_a_clear_error():
         sandbox.run(b"pass")
     with pytest.raises(GenAIError, match="max_processes"):
         sandbox.run("pass", sandbox.SandboxConfig(max_processes=0))
+
+
+# ----------------------------------------------------------------------------- the verdict, without a process
+# _verdict, _plan, _limits and _bwrap_args are pure given what they are told about the machine, so
+# every outcome and every layer combination is checked here against hand-written expectations.
+NONCE = "0f" * 16
+VCFG = sandbox.SandboxConfig(timeout_s=2.5, cpu_s=3, output_kb=8)
+
+
+def _v(verdict="", code=0, err="", timed_out=False, flooded=False, out="o"):
+    return sandbox._verdict(out, err, verdict, code, timed_out, flooded, 1.23456, NONCE, VCFG, ("process",), "w")
+
+
+def test_the_harness_line_with_the_nonce_is_the_verdict_and_nothing_else_is():
+    r = _v(f"noise\n{NONCE} passed the tests ran to the end\n")
+    assert r == sandbox.SandboxResult("passed", "the tests ran to the end", 1.235, "o", "", ("process",), "w")
+    assert r.passed and r.to_dict() == {"status": "passed", "message": "the tests ran to the end", "duration_s": 1.235,
+                                        "stdout": "o", "stderr": "", "layers": ("process",), "warning": "w"}
+    r = _v(f"{NONCE} forbidden socket.connect is refused\n{NONCE} failed AssertionError: no", code=0)
+    assert (r.status, r.message, r.passed) == ("failed", "AssertionError: no", False)  # the last line counts
+    assert (_v(f"{NONCE} passed").status, _v(f"{NONCE} passed").message) == ("passed", "")
+    for forged in (f"{NONCE}passed x", f"x{NONCE} passed x", f"{NONCE}0 passed x", "passed x", f" {NONCE} passed x"):
+        r = _v(forged + "\n", code=0)
+        assert (r.status, r.message) == ("failed", "exited with code 0 before the end, without the harness's verdict"), forged
+
+
+def test_limits_outrank_the_harness_and_each_outcome_has_its_message():
+    ok = f"{NONCE} passed the tests ran to the end"
+    assert (_v(ok, timed_out=True, flooded=True).status, _v(ok, timed_out=True).message) == \
+        ("timeout", "killed after the wall-time limit of 2.5 s")
+    assert (_v(ok, flooded=True).status, _v(ok, flooded=True).message) == \
+        ("failed", "stopped: it printed more than the output limit of 8 KiB")
+    for sig in (signal.SIGXCPU, signal.SIGKILL):
+        r = _v(code=-sig, err="MemoryError")
+        assert (r.status, r.message) == ("timeout", "killed by the CPU-time limit of 3 s")
+    assert (_v(ok, code=-signal.SIGKILL).status) == "passed"
+    r = _v(code=1, err="Traceback ...\nMemoryError\n")
+    assert (r.status, r.message) == ("memory", "MemoryError: the program hit the memory limit")
+    r = _v(code=-signal.SIGSEGV, err="bwrap: nothing")
+    assert (r.status, r.message) == ("failed", "killed by signal SIGSEGV, without a verdict")
+    assert _v(code=-200).message == "killed by signal 200, without a verdict"
+    r = _v(code=1, err="bwrap: Can't mount proc on /newroot/proc\nsecond line\n")
+    assert (r.status, r.message) == ("error", "the sandbox could not start the program (bwrap: Can't mount proc on /newroot/proc)")
+    assert _v(code=1, err=" bwrap: no").status == "failed"
+    r = _v(code=3, err="Traceback (most recent call last):\n  File x\nValueError: bad\n\n")
+    assert (r.status, r.message) == ("failed", "exited with code 3 before the end, without the harness's verdict (ValueError: bad)")
+    assert _v(code=0, err=" \n\n").message == "exited with code 0 before the end, without the harness's verdict"
+
+
+def test_limits_are_the_config_in_the_kernels_units():
+    cfg = sandbox.SandboxConfig(memory_mb=100, cpu_s=3, file_size_mb=2, max_processes=7)
+    mib = 1048576
+    assert sandbox._limits(cfg) == {"RLIMIT_AS": (100 * mib, 100 * mib), "RLIMIT_CPU": (3, 4),
+                                    "RLIMIT_FSIZE": (2 * mib, 2 * mib), "RLIMIT_NOFILE": (64, 64),
+                                    "RLIMIT_CORE": (0, 0), "RLIMIT_NPROC": (7, 7)}
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A pretend machine: set .problem (why bubblewrap cannot start), .root, .nobody_works."""
+    m = type("Machine", (), {"problem": "", "root": True, "nobody_works": True, "probes": 0})()
+
+    def problem():
+        m.probes += 1
+        return m.problem
+    monkeypatch.setattr(sandbox, "isolation_problem", problem)
+    monkeypatch.setattr(sandbox, "_nobody_works", lambda: m.nobody_works)
+    monkeypatch.setattr(os, "geteuid", lambda: 0 if m.root else 1000)
+    return m
+
+
+def test_the_plan_names_the_layers_this_machine_gives(machine):
+    C = sandbox.SandboxConfig
+    full = ("bubblewrap", "process", "rlimits", "audit-hook", "nobody")
+    machine.nobody_works = False  # not needed under bubblewrap: it makes the mount points itself
+    assert sandbox._plan(C()) == (True, True, "", full)
+    assert sandbox.layers() == full and sandbox.layers(C(audit_hook=False)) == full[:3] + ("nobody",)
+    assert sandbox._plan(C(isolation=True, as_nobody=False)) == (True, False, "", full[:4])
+    machine.root = False
+    assert sandbox._plan(C()) == (True, False, "", full[:4])
+    machine.root, probes = True, machine.probes
+    assert sandbox._plan(C(isolation=False)) == (False, False, "", ("process", "rlimits", "audit-hook"))
+    machine.nobody_works = True
+    assert sandbox._plan(C(isolation=False, audit_hook=False)) == (False, True, "", ("process", "rlimits", "nobody"))
+    assert machine.probes == probes  # isolation=False never probes for bubblewrap
+    machine.problem = "bubblewrap is not installed"
+    with pytest.warns(sandbox.SandboxWarning) as caught:
+        plan = sandbox._plan(C())
+    warning = "no OS isolation layer: bubblewrap is not installed; running with the remaining layers"
+    assert plan == (False, True, warning, full[1:]) and [str(w.message) for w in caught] == [warning]
+    machine.nobody_works = False
+    with pytest.warns(sandbox.SandboxWarning):
+        assert sandbox._plan(C()) == (False, False, warning, full[1:4])
+    with pytest.raises(GenAIError) as exc:
+        sandbox._plan(C(isolation=True))
+    assert str(exc.value) == ("isolation=True, but bubblewrap is not installed. Install bubblewrap, or use "
+                              "isolation=None to run with the remaining layers.")
+
+
+def _fake_host(monkeypatch, which="/usr/bin/bwrap"):
+    """/bin and /lib64 are links into /usr, /lib a folder, /sbin and /lib32 absent; the interpreter in /opt and /work."""
+    real_islink, real_isdir = os.path.islink, os.path.isdir
+    tops = {"/bin", "/sbin", "/lib", "/lib32", "/lib64"}
+    monkeypatch.setattr(os.path, "islink", lambda p: p in ("/bin", "/lib64") if p in tops else real_islink(p))
+    monkeypatch.setattr(os.path, "isdir", lambda p: p == "/lib" if p in tops else real_isdir(p))
+    monkeypatch.setattr(os, "readlink", {"/bin": "usr/bin", "/lib64": "usr/lib64"}.__getitem__)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: which if name == "bwrap" else None)
+    monkeypatch.setattr(sandbox, "_interpreter_binds", lambda: {
+        "/opt/py": "/opt/py", "/usr/lib/python3": "/usr/lib/python3", "/work/a/b/.venv": "/real/venv",
+        "/work/a/c": "/work/a/c"})
+
+
+def test_bubblewrap_command_line(monkeypatch):
+    _fake_host(monkeypatch)
+    head = ["/usr/bin/bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox", "--die-with-parent", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
+    mounts = ["--symlink", "usr/bin", "/bin", "--ro-bind", "/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+              "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt", "--ro-bind", "/opt/py", "/opt/py",
+              "--perms", "0755", "--dir", "/work", "--perms", "0755", "--dir", "/work/a", "--perms", "0755", "--dir",
+              "/work/a/b", "--ro-bind", "/real/venv", "/work/a/b/.venv", "--ro-bind", "/work/a/c", "/work/a/c",
+              "--proc", "/proc", "--dir", "/dev", "--dev-bind", "/dev/null", "/dev/null", "--dev-bind", "/dev/zero",
+              "/dev/zero", "--dev-bind", "/dev/urandom", "/dev/urandom", "--dev-bind", "/dev/random", "/dev/random",
+              "--perms", "1777", "--size", "3145728", "--tmpfs", "/sandbox", "--chdir", "/sandbox", "--remount-ro", "/"]
+    cfg = sandbox.SandboxConfig(disk_mb=3, max_files=77)
+    assert sandbox._bwrap_args(cfg, root=False) == head + ["--unshare-user", "--disable-userns"] + mounts
+    assert sandbox._bwrap_args(cfg, root=True) == head + [
+        "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN"] + mounts + [
+        "/bin/sh", "-c", 'mount -o remount,size=3145728,nr_inodes=77 /sandbox && exec "$@"', "sh"]
+    _fake_host(monkeypatch, which=None)
+    assert sandbox._bwrap_args(cfg, root=False)[0] == "bwrap"
+
+
+class _Validated(Exception):
+    pass
+
+
+def test_config_bounds_are_checked_before_anything_starts(monkeypatch):
+    def reached(cfg):
+        raise _Validated
+    monkeypatch.setattr(sandbox, "_plan", reached)
+    C = sandbox.SandboxConfig
+    for ok in (C(timeout_s=0.01, cpu_s=1, memory_mb=64, max_processes=1, output_kb=1), None):
+        with pytest.raises(_Validated):
+            sandbox.run("pass", ok)
+    with pytest.raises(_Validated):
+        sandbox.run("pass", tests="check()")
+    for bad in (C(timeout_s=0), C(timeout_s=-1), C(cpu_s=0), C(memory_mb=63), C(max_processes=0), C(output_kb=0)):
+        with pytest.raises(GenAIError, match=r"timeout_s > 0, cpu_s >= 1, memory_mb >= 64 \(Python"):
+            sandbox.run("pass", bad)
+    for source, tests in ((b"pass", None), (None, None), ("pass", b"check()")):
+        with pytest.raises(GenAIError, match="source and tests must be strings of Python code, got"):
+            sandbox.run(source, tests=tests)
+
+
+# ----------------------------------------------------------------------------- real runs at the edges
+@pytest.mark.parametrize("isolation", [False, pytest.param(True, marks=pytest.mark.skipif(
+    sandbox.isolation_problem() != "", reason="no bubblewrap layer"))])
+def test_a_program_killed_by_a_signal_is_reported_with_the_signal(isolation):
+    """bubblewrap exits with 128 + the signal that killed the program: run() turns it back into the signal."""
+    r = sandbox.run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)",
+                    sandbox.SandboxConfig(timeout_s=10, audit_hook=False, isolation=isolation))
+    assert (r.status, r.message) == ("failed", "killed by signal SIGTERM, without a verdict")
+    assert ("bubblewrap" in r.layers) == isolation and "audit-hook" not in r.layers
+
+
+def test_output_is_cut_at_exactly_the_cap():
+    cfg = sandbox.SandboxConfig(timeout_s=10, output_kb=1)
+    r = sandbox.run("import sys\nsys.stdout.write('x' * 1023)", cfg)
+    assert r.passed and r.stdout == "x" * 1023
+    for n in (1025, 70000):
+        r = sandbox.run(f"import sys\nsys.stdout.write('x' * {n})\nsys.stdout.flush()", cfg)
+        assert (r.status, r.message, r.stdout) == ("failed", "stopped: it printed more than the output limit of 1 KiB",
+                                                   "x" * 1024), n
+    r = sandbox.run("import sys\nsys.stderr.write('e' * 5000)", cfg)
+    assert r.status == "failed" and r.stderr == "e" * 1024
