@@ -1,5 +1,6 @@
 """genai_lib.sandbox: generated code is contained and reported, and the host is unharmed."""
 
+import json
 import os
 import signal
 import socket
@@ -336,3 +337,68 @@ def test_output_is_cut_at_exactly_the_cap():
                                                    "x" * 1024), n
     r = sandbox.run("import sys\nsys.stderr.write('e' * 5000)", cfg)
     assert r.status == "failed" and r.stderr == "e" * 1024
+
+
+def test_without_bubblewrap_the_program_gets_only_path_a_fresh_folder_and_its_own_exit_code(monkeypatch):
+    monkeypatch.setenv("GENAI_CANARY", "secret")
+    src = ("import json, os\nopen('f.txt', 'w').write('w')\n"
+           "print(json.dumps([os.getuid(), os.environ.get('PATH'), 'GENAI_CANARY' in os.environ, os.getcwd()]))")
+    r = sandbox.run(src, sandbox.SandboxConfig(timeout_s=10, isolation=False))
+    assert r.passed, r
+    uid, path, canary, cwd = json.loads(r.stdout)
+    assert uid == (sandbox.NOBODY if "nobody" in r.layers else os.geteuid())
+    assert (path, canary) == ("/usr/bin:/bin", False)
+    assert os.path.basename(cwd).startswith("genai-sandbox-") and not os.path.exists(cwd)
+    r = sandbox.run("import os\nos._exit(143)", sandbox.SandboxConfig(timeout_s=10, isolation=False))
+    assert (r.status, r.message) == ("failed", "exited with code 143 before the end, without the harness's verdict")
+
+
+@pytest.mark.skipif(sandbox.isolation_problem() != "", reason="no bubblewrap layer")
+def test_under_bubblewrap_the_program_runs_as_nobody_when_started_as_root():
+    r = sandbox.run("import os\nprint(os.getuid(), os.getcwd())", FAST)
+    uid, cwd = r.stdout.split()
+    assert r.passed and cwd == sandbox.BOX
+    assert int(uid) == (sandbox.NOBODY if "nobody" in r.layers else os.geteuid())
+    assert ("nobody" in r.layers) == (os.geteuid() == 0)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_processes_the_program_leaves_behind_are_killed():
+    """A child that outlives the program (audit hook off, so fork is allowed) is killed with its group."""
+    src = "import os, time\npid = os.fork()\nif pid == 0:\n    os.closerange(0, 1024)\n    time.sleep(60)\nprint(pid)"
+    r = sandbox.run(src, sandbox.SandboxConfig(timeout_s=10, isolation=False, audit_hook=False))
+    assert r.passed, r
+    child = int(r.stdout)
+    for _ in range(200):  # reaped by init a moment later
+        if _state(child) in ("gone", "Z"):
+            break
+        time.sleep(0.01)
+    assert _state(child) in ("gone", "Z")
+
+
+def test_alive_in_group_sees_running_processes_and_not_zombies():
+    import subprocess
+    import sys
+
+    assert sandbox._alive_in_group(os.getpgrp())
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    try:
+        assert sandbox._alive_in_group(sleeper.pid)
+        for _ in range(500):
+            if _state(zombie.pid) == "Z":
+                break
+            time.sleep(0.01)
+        assert _state(zombie.pid) == "Z" and not sandbox._alive_in_group(zombie.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        zombie.wait()
+    assert not sandbox._alive_in_group(sleeper.pid)
