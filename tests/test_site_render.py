@@ -1093,6 +1093,11 @@ def test_plain_text_and_embed_numbers():
         {"type": "embed"}, {"type": "paragraph", "children": [{"type": "embed", "source": {"label": "fig-d"}}]}]}
     assert nodes.number_embeds(root) == {"fig-inner": "Figure\u00a05", "tbl-a": "Table\u00a03", "fig-b": "Figure\u00a06",
                                          "fig-d": "Figure\u00a07"}
+    unnumbered = {"type": "container", "kind": "figure", "enumerator": "x", "children": []}
+    for first, n in ((unnumbered, 1), ({**unnumbered, "enumerator": "75"}, 76), ({"type": "paragraph"}, 1)):
+        assert nodes.number_embeds({"type": "root", "children": [first, {"type": "embed", "label": "fig-e"},
+                                                                 {"type": "embed", "label": "tbl-f"}]}) == \
+            {"fig-e": f"Figure\u00a0{n}", "tbl-f": "Table\u00a01"}
 
 
 def test_ansi_colours_and_carriage_returns():
@@ -1108,6 +1113,8 @@ def test_ansi_colours_and_carriage_returns():
         "\x1b[38;5;52ma\x1b[38;5;58mb\x1b[38;5;88mc\x1b[38;5;124md\x1b[38;5;29me\x1b[38;5;33mf":
             '<span class="ansi-fg-0">a</span><span class="ansi-fg-0">b</span><span class="ansi-fg-1">c</span>'
             '<span class="ansi-fg-1">d</span><span class="ansi-fg-2">e</span><span class="ansi-fg-14">f</span>',
+        "\x1b[38;5;18ma\x1b[38;5;40mb\x1b[38;5;160mc\x1b[38;5;124md": '<span class="ansi-fg-4">a</span><span class="ansi-fg-10">b</span>'
+                                                            '<span class="ansi-fg-9">c</span><span class="ansi-fg-1">d</span>',
         "\x1b[48;5;1mbg\x1b[38;2;1;2;3mtrue\x1b[0m\x1b[32mg": 'bgtrue<span class="ansi-fg-2">g</span>',
         "\x1b[38;2;1;2;3;1mrgb then bold": '<span class="ansi-bold">rgb then bold</span>',
         "\x1b[48;5;1;3mbg then italic": '<span class="ansi-italic">bg then italic</span>',
@@ -1128,7 +1135,7 @@ def test_ansi_colours_and_carriage_returns():
 def test_tex_to_text_labels_and_alt_text():
     cases = {r"\frac{a}{b}": "(a)/(b)", r"\frac {a} {b}": "(a)/(b)", r"\hat x + \tilde{y} - \widehat{z} \widetilde w": "x̂ + ỹ - ẑ w̃",
              r"\Sigma \Omega \omicron \Omicron \Alpha": "Σ Ω ο Omicron Α", r"x_{ij} y^{n+1} z_{q} w^{ab} v_2": "xᵢⱼ yⁿ⁺¹ z_q w^ab v₂",
-             r"a \, b \! c \; d": "a b c d", r"\overline{\beta}_t \overline x \bar\alpha": "β̄ₜ x̄ ᾱ", r"\bar{x}": "x̄",
+             r"a \, b \! c \; d": "a b c d", r"\overline{\beta}_t \overline x \bar\alpha": "β̄ₜ x̄ ᾱ", r"\bar{x}": "x̄", r"\bar X \overline{\Sigma} \hat N \tilde{Q}": "X̄ Σ̄ N̂ Q̃",
              r"\sqrt{2}\pi \unknowncmd \infty": "√2π unknowncmd ∞", r"\varepsilon_\theta": "ε_θ", r"\vartheta\varphi": "ϑφ",
              r"\mathcal{L}_{\text{simple}} \mathbb {R} \operatorname{KL}": "Lₛᵢₘₚₗₑ R KL", r"e^{-x}": "e^-x", r"x^2_0": "x²₀",
              r"\left( \sum_{i} \right)  \leq  \log p": "( Σᵢ ) ≤ log p", r"\boldsymbol{\mu}": "μ"}
@@ -1167,3 +1174,14 @@ def test_machine_paths_keep_only_their_readable_end():
         got[text] = (nodes.scrub_paths(text, page), page.scrubbed_paths)
     assert got == cases
     assert nodes.scrub_paths("/root/a/b") == "…/b"
+
+
+def test_the_handler_factories_and_raw_html_without_a_value():
+    """tag() and h_title_div() build most HANDLERS entries at import; here they are called directly."""
+    page = nodes.Page()
+    node = {"type": "x", "identifier": "i", "html_id": "h", "class": "d", "children": [t("a")]}
+    assert nodes.tag("span", cls="c")(node, page) == '<span id="h" class="c d">a</span>'
+    assert nodes.tag("b")({"type": "x", "html_id": "h", "children": [t("a")]}, page) == "<b>a</b>"
+    assert nodes.tag("i", lambda n, p: "body")({"type": "x"}, page) == "<i>body</i>"
+    assert nodes.h_title_div("t")(node, page) == '<div class="t">a</div>'
+    assert nodes.render({"type": "html"}, page) == "" and nodes.render({"type": "raw", "lang": "html"}, page) == ""
