@@ -1009,6 +1009,22 @@ VARIANTS = {
         '<div class="output html"><img alt=\'a\' src="data:,"><!-- remote resource removed --><!-- remote resource removed --><img src=\'/local.png\'></div>'),
     'content-none-path-none': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/plain': {'content': None}}}},
         '<pre class="output text"></pre>'),
+    'widget-jpeg-no-text': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'image/jpeg': {'content': 'AAAA'}}}},
+        '<div class="output widget-placeholder" role="note"><div class="output image"><img src="data:image/jpeg;base64,AAAA" alt="Figure"></div><div class="widget-note"><strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in Jupyter, Colab or Binder to use it.<code></code></div></div>'),
+    'widget-svg-text-file': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'image/svg+xml': {'path': '/w.svg'}, 'text/plain': {'path': '/w.txt'}}}},
+        '<div class="output widget-placeholder" role="note"><div class="output image"><img src="build/w.svg" alt="Figure"></div><div class="widget-note"><strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in Jupyter, Colab or Binder to use it.<code>[/w.txt]</code></div></div>'),
+    'widget-progress-bar': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'text/plain': '100%|##########| 5/5 [00:01<00:00, 4.9it/s]'}}},
+        ''),
+    'png-width-height': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/p.png'}}, 'metadata': {'image/png': {'width': 3, 'height': 4.5}}}},
+        '<div class="output image"><img src="build/p.png" alt="Figure" width="3" height="4"></div>'),
+    'svg-path-and-content': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/svg+xml': {'path': '/s.svg', 'content': '<svg>c</svg>'}}}},
+        '<div class="output image svg"><svg>c</svg></div>'),
+    'audio-file': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'audio/wav': {'path': '/a.wav'}}}},
+        '<div class="output audio"><audio controls preload="metadata" src="build/a.wav"></audio></div>'),
+    'video-inline': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'video/webm': {'content': 'AAAA'}}}},
+        '<div class="output video"><video controls preload="metadata" src="data:video/webm;base64,AAAA"></video></div>'),
+    'latex-capital': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/latex': '$$X^2$$'}}},
+        '<div class="output latex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><msup><mi>X</mi><mn>2</mn></msup></mrow></math></div>'),
 }
 
 
@@ -1031,11 +1047,13 @@ def test_what_the_page_collects_while_it_renders():
         {"type": "link", "url": "a.ipynb", "children": []}, {"type": "link", "url": "https://x.org/b.md"},
         {"type": "link", "url": "c.rst#s", "children": []},
         {"type": "footnoteDefinition", "label": "lab", "children": []}, {"type": "footnoteDefinition", "children": []},
-        {"type": "footnoteDefinition", "identifier": "i", "children": []}]}, page)
+        {"type": "footnoteDefinition", "identifier": "i", "children": []},
+        *[{"type": "output", "jupyter_data": {"output_type": "display_data", "data": {
+            "application/vnd.jupyter.widget-view+json": {}, "text/plain": "Slider"}}}] * 2]}, page)
     assert page.unknown == {"futureNode", "?"}
     assert page.headings == [(4, "h", "1.2 Sub x"), (2, "u", "Un")]
     assert page.math_fallbacks == 2 and page.missing_links == ["a.ipynb", "c.rst#s"]
-    assert list(page.footnotes) == ["lab", "1", "i"]
+    assert list(page.footnotes) == ["lab", "1", "i"] and page.widgets == 2
 
 
 def test_footnotes_are_listed_by_number_and_bibliography_only_when_cited():
@@ -1094,7 +1112,7 @@ def test_plain_text_and_embed_numbers():
     assert nodes.number_embeds(root) == {"fig-inner": "Figure\u00a05", "tbl-a": "Table\u00a03", "fig-b": "Figure\u00a06",
                                          "fig-d": "Figure\u00a07"}
     unnumbered = {"type": "container", "kind": "figure", "enumerator": "x", "children": []}
-    for first, n in ((unnumbered, 1), ({**unnumbered, "enumerator": "75"}, 76), ({"type": "paragraph"}, 1)):
+    for first, n in ((unnumbered, 1), ({**unnumbered, "enumerator": "75"}, 76), ({"type": "heading", "enumerator": "5"}, 1)):
         assert nodes.number_embeds({"type": "root", "children": [first, {"type": "embed", "label": "fig-e"},
                                                                  {"type": "embed", "label": "tbl-f"}]}) == \
             {"fig-e": f"Figure\u00a0{n}", "tbl-f": "Table\u00a01"}
@@ -1127,6 +1145,15 @@ def test_ansi_colours_and_carriage_returns():
         "\x1b[2Kline\r\n\x1b]0;title\x07z\x1b[?25l": "line\nz",
         "10%\r50%\r100%\ndone": "100%\ndone",
         "a\rb\r": "b",
+        "a\rb\nc\rd": "b\nd",
+        "AX\rBX\nkeep  \n": "BX\nkeep  \n",
+        "\x1b[98mx\x1b[38mx\x1b[38;5mx": "xxx",
+        "\x1b[38;2;1mx": '<span class="ansi-bold">x</span>',
+        "\x1b[38;2;1;2mx": '<span class="ansi-bold">x</span>',
+        "\x1b[5;2;1mx": '<span class="ansi-bold">x</span>',
+        "\x1b[48;2;31;1;3mx": "x",
+        "\x1b[0;38;2;0;0;3mx": "x",
+        "\x1b[0;38;5;3mx": '<span class="ansi-fg-3">x</span>',
         "a\r\r": "a",
     }
     assert {a: nodes.ansi_to_html(a) for a in cases} == cases
@@ -1167,7 +1194,8 @@ def test_machine_paths_keep_only_their_readable_end():
              "/Users/ada/chapters/c.md": ("…/chapters/c.md", 1), "/private/var/x": ("…/x", 1),
              "/usr/lib/python3/z.py and /usr/lib/q": ("…/z.py and …/q", 2), "see /root": ("see …/root", 1),
              "/root/": ("…/root", 1), "x:/root/a": ("x:/root/a", 0), "a/root/b": ("a/root/b", 0),
-             "(/tmp/q), '/work/r'": ("(…/q), '…/r'", 2), "no slash": ("no slash", 0), "/usr/share/x": ("/usr/share/x", 0)}
+             "(/tmp/q), '/work/r'": ("(…/q), '…/r'", 2), "no slash": ("no slash", 0), "/usr/share/x": ("/usr/share/x", 0),
+             "/root/site-packages/a/site-packages/b": ("…/site-packages/a/site-packages/b", 1), "/tmp/AX": ("…/AX", 1)}
     got = {}
     for text in cases:
         page = nodes.Page()
@@ -1179,9 +1207,12 @@ def test_machine_paths_keep_only_their_readable_end():
 def test_the_handler_factories_and_raw_html_without_a_value():
     """tag() and h_title_div() build most HANDLERS entries at import; here they are called directly."""
     page = nodes.Page()
-    node = {"type": "x", "identifier": "i", "html_id": "h", "class": "d", "children": [t("a")]}
-    assert nodes.tag("span", cls="c")(node, page) == '<span id="h" class="c d">a</span>'
-    assert nodes.tag("b")({"type": "x", "html_id": "h", "children": [t("a")]}, page) == "<b>a</b>"
-    assert nodes.tag("i", lambda n, p: "body")({"type": "x"}, page) == "<i>body</i>"
-    assert nodes.h_title_div("t")(node, page) == '<div class="t">a</div>'
+    link = {"type": "link", "url": "/p", "children": [t("a")]}  # a child that needs the page
+    node = {"type": "x", "identifier": "i", "html_id": "h", "class": "d", "children": [link]}
+    a = '<a href="p.html" class="internal">a</a>'
+    assert nodes.tag("span", cls="c")(node, page) == f'<span id="h" class="c d">{a}</span>'
+    assert nodes.tag("b")({"type": "x", "html_id": "h", "children": [link]}, page) == f"<b>{a}</b>"
+    assert nodes.tag("i", lambda n, p: n["type"] + p.slug)({"type": "x"}, page) == "<i>xindex</i>"
+    assert nodes.h_title_div("t")(node, page) == f'<div class="t">{a}</div>'
+    assert nodes.render({"type": "captionNumber", "children": [link]}, page) == f'<span class="caption-number">{a}</span> '
     assert nodes.render({"type": "html"}, page) == "" and nodes.render({"type": "raw", "lang": "html"}, page) == ""
