@@ -1036,6 +1036,61 @@ def test_each_branch_renders_its_golden_html(name):
     well_formed(out)
 
 
+# rendered on a page with its own inline-math typesetter and page titles; children that need the page
+# (links) show that a handler hands the page on
+L = {"type": "link", "url": "/p", "children": [t("l")]}
+MORE_VARIANTS = {
+    'caption-link': ({'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]},
+        '<figcaption><a href="p.html" class="internal">l</a></figcaption>'),
+    'caption-two-children': ({'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<figcaption><p>a</p><a href="p.html" class="internal">l</a></figcaption>'),
+    'details-link': ({'type': 'details', 'open': True, 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<details open class="dropdown"><a href="p.html" class="internal">l</a></details>'),
+    'output-children-link': ({'type': 'output', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="output"><a href="p.html" class="internal">l</a></div>'),
+    'output-unknown-kind-link': ({'type': 'output', 'jupyter_data': {'output_type': 'weird'}, 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="output"><a href="p.html" class="internal">l</a></div>'),
+    'output-stream-and-children': ({'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stdout', 'text': 's'}, 'children': [{'type': 'text', 'value': 'c'}]},
+        '<pre class="output stream stdout">s</pre>'),
+    'output-stream-no-text': ({'type': 'output', 'jupyter_data': {'output_type': 'stream'}},
+        '<pre class="output stream stdout"></pre>'),
+    'output-error-bare': ({'type': 'output', 'jupyter_data': {'output_type': 'error'}},
+        '<div class="output error"><div class="error-title">Error: </div><pre>Error: </pre></div>'),
+    'output-error-list-tb': ({'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'E', 'evalue': 'v', 'traceback': ['a', 'b']}},
+        '<div class="output error"><div class="error-title">E: v</div><pre>a\nb</pre></div>'),
+    'image-no-url': ({'type': 'image'},
+        '<img src="" alt="" loading="lazy">'),
+    'image-http-alt': ({'type': 'image', 'url': 'http://x.org/a.png', 'alt': 'A plot'},
+        '<a class="remote-image" href="http://x.org/a.png" rel="noopener">A plot</a>'),
+    'iframe-no-src': ({'type': 'iframe'},
+        '<iframe src="" width="100%" loading="lazy"></iframe>'),
+    'iframe-http': ({'type': 'iframe', 'src': 'http://x.org/e'},
+        '<p class="iframe-link"><a href="http://x.org/e" rel="noopener">Open the embedded page: http://x.org/e</a></p>'),
+    'iframe-scheme-relative': ({'type': 'iframe', 'src': '//x.org/e'},
+        '<p class="iframe-link"><a href="//x.org/e" rel="noopener">Open the embedded page: //x.org/e</a></p>'),
+    'embed-in-labelled-cell': ({'type': 'block', 'kind': 'notebook-code', 'label': 'fig-outer', 'children': [{'type': 'embed', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]}, {'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]},
+        '<div class="cell code-cell"><div class="embed"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: outer"></div></div></div><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: outer"></div></div></div>'),
+    'embed-unlabelled-notebook': ({'type': 'embed', 'source': {'url': '/nb-9', 'kind': 'Notebook'}, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'e'}]}]},
+        '<figure class="embed"><p>e</p><figcaption> <a class="embed-source" href="nb-9.html">(source: notebook)</a></figcaption></figure>'),
+    'embed-by-slug': ({'type': 'embed', 'source': {'url': '/other', 'slug': 'nb-2', 'kind': 'Notebook', 'title': 'T'}, 'children': []},
+        '<figure class="embed"><figcaption> <a class="embed-source" href="other.html">(source: Notebook two)</a></figcaption></figure>'),
+    'embed-caption-typeset': ({'type': 'embed', 'alt': 'A $x$ <b>', 'children': []},
+        '<figure class="embed"><figcaption>A <span class="math-inline"><k>x</k></span> &lt;b&gt;</figcaption></figure>'),
+    'embed-url-title': ({'type': 'embed', 'source': {'url': '/Xnb/', 'kind': 'Notebook', 'title': 'T'}, 'children': []},
+        '<figure class="embed"><figcaption> <a class="embed-source" href="Xnb.html">(source: Ex notebook)</a></figcaption></figure>'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_VARIANTS))
+def test_more_branches_render_their_golden_html(name):
+    node, expected = MORE_VARIANTS[name]
+    page = nodes.Page(text_asset=lambda p: f"[{p}]", page_titles={"nb-2": "Notebook two", "Xnb": "Ex notebook"},
+                      inline_math=lambda tex: f"<k>{tex}</k>")
+    out = nodes.render(node, page)
+    assert out == expected
+    well_formed(out)
+
+
 def test_what_the_page_collects_while_it_renders():
     page = VARIANT_PAGE()
     nodes.render({"type": "root", "children": [
@@ -1096,7 +1151,8 @@ def test_image_alt_and_internal_urls():
 
 def test_plain_text_and_embed_numbers():
     assert nodes.plain_text(None) == "" and nodes.plain_text([t("a"), t("b")]) == "ab"
-    assert nodes.plain_text(P(t("a "), {"type": "footnoteReference", "value": "1"}, {"type": "comment", "value": "c"},
+    assert nodes.plain_text(P(t("a "), {"type": "footnoteReference", "children": [t("1")]}, {"type": "text"},
+                              {"type": "comment", "children": [t("c")]},
                               {"type": "footnoteDefinition", "children": [t("d")]}, {"type": "math", "value": "x"},
                               {"type": "code", "value": "y"}, {"type": "inlineMath", "value": 2},
                               {"type": "emphasis", "children": [t("e")]})) == "a xy2e"
@@ -1185,6 +1241,7 @@ def test_captions_typeset_math_with_the_pages_typesetter_or_mathml():
     assert nodes.caption_html("see \\alpha") == ('see <span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" '
                                                  'display="inline"><mrow><mi>&#x003B1;</mi></mrow></math></span>')
     assert nodes.caption_html("$a$ costs \\$5") == nodes.caption_html("$a$") + " costs \\$5"
+    assert nodes.caption_html("$x$ and \\beta") == f'<span class="math-inline">{mathml}</span> and \\beta'
     assert nodes.latex_to_mathml(r"\frac{", True) == r'<code class="math-source">\frac{</code>'
 
 
