@@ -1078,6 +1078,16 @@ MORE_VARIANTS = {
         '<figure class="embed"><figcaption>A <span class="math-inline"><k>x</k></span> &lt;b&gt;</figcaption></figure>'),
     'embed-url-title': ({'type': 'embed', 'source': {'url': '/Xnb/', 'kind': 'Notebook', 'title': 'T'}, 'children': []},
         '<figure class="embed"><figcaption> <a class="embed-source" href="Xnb.html">(source: Ex notebook)</a></figcaption></figure>'),
+    'code-no-value': ({'type': 'code', 'lang': 'text'},
+        '<div class="code-block"><div class="code-wrap"><span class="code-lang">text</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-text"></code></pre></div></div>'),
+    'code-trailing-x': ({'type': 'code', 'value': 'aX'},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-">aX</code></pre></div></div>'),
+    'code-numbered-from-1': ({'type': 'code', 'value': 'a\nb', 'showLineNumbers': True},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-"><span class="line"><span class="lineno">1</span>a</span>\n<span class="line"><span class="lineno">2</span>b</span></code></pre></div></div>'),
+    'footnote-ref-bare': ({'type': 'footnoteReference'},
+        '<sup class="footnote-ref" id="fnref-"><a href="#fn-"></a></sup>'),
+    'proof-links': ({'type': 'proof', 'kind': 'theorem', 'children': [{'type': 'admonitionTitle', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}, {'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="proof theorem"><div class="proof-title">Theorem (<a href="p.html" class="internal">l</a>)</div><a href="p.html" class="internal">l</a></div>'),
 }
 
 
