@@ -1080,6 +1080,8 @@ MORE_VARIANTS = {
         '<figure class="embed"><figcaption> <a class="embed-source" href="Xnb.html">(source: Ex notebook)</a></figcaption></figure>'),
     'code-no-value': ({'type': 'code', 'lang': 'text'},
         '<div class="code-block"><div class="code-wrap"><span class="code-lang">text</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-text"></code></pre></div></div>'),
+    'code-trailing-spaces': ({'type': 'code', 'value': 'a  '},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-">a  </code></pre></div></div>'),
     'code-trailing-x': ({'type': 'code', 'value': 'aX'},
         '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-">aX</code></pre></div></div>'),
     'code-numbered-from-1': ({'type': 'code', 'value': 'a\nb', 'showLineNumbers': True},
