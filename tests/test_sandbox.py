@@ -261,13 +261,13 @@ def test_the_plan_names_the_layers_this_machine_gives(machine):
                               "isolation=None to run with the remaining layers.")
 
 
-def _fake_host(monkeypatch, which="/usr/bin/bwrap"):
-    """/bin and /lib64 are links into /usr, /lib a folder, /sbin and /lib32 absent; the interpreter in /opt and /work."""
+def _fake_host(monkeypatch, which="/usr/bin/bwrap", links=("/bin", "/sbin", "/lib64"), dirs=("/lib", "/lib32")):
+    """/bin, /sbin and /lib64 links into /usr, /lib and /lib32 folders; the interpreter in /opt and /work."""
     real_islink, real_isdir = os.path.islink, os.path.isdir
     tops = {"/bin", "/sbin", "/lib", "/lib32", "/lib64"}
-    monkeypatch.setattr(os.path, "islink", lambda p: p in ("/bin", "/lib64") if p in tops else real_islink(p))
-    monkeypatch.setattr(os.path, "isdir", lambda p: p == "/lib" if p in tops else real_isdir(p))
-    monkeypatch.setattr(os, "readlink", {"/bin": "usr/bin", "/lib64": "usr/lib64"}.__getitem__)
+    monkeypatch.setattr(os.path, "islink", lambda p: p in links if p in tops else real_islink(p))
+    monkeypatch.setattr(os.path, "isdir", lambda p: p in dirs if p in tops else real_isdir(p))
+    monkeypatch.setattr(os, "readlink", {"/bin": "usr/bin", "/sbin": "usr/sbin", "/lib64": "usr/lib64"}.__getitem__)
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: which if name == "bwrap" else None)
     monkeypatch.setattr(sandbox, "_interpreter_binds", lambda: {
         "/opt/py": "/opt/py", "/usr/lib/python3": "/usr/lib/python3", "/work/a/b/.venv": "/real/venv",
@@ -278,20 +278,22 @@ def test_bubblewrap_command_line(monkeypatch):
     _fake_host(monkeypatch)
     head = ["/usr/bin/bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "sandbox", "--die-with-parent", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
-    mounts = ["--symlink", "usr/bin", "/bin", "--ro-bind", "/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-              "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt", "--ro-bind", "/opt/py", "/opt/py",
+    tops = ["--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin", "--ro-bind", "/lib", "/lib",
+            "--ro-bind", "/lib32", "/lib32", "--symlink", "usr/lib64", "/lib64"]
+    mounts = ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt", "--ro-bind", "/opt/py", "/opt/py",
               "--perms", "0755", "--dir", "/work", "--perms", "0755", "--dir", "/work/a", "--perms", "0755", "--dir",
               "/work/a/b", "--ro-bind", "/real/venv", "/work/a/b/.venv", "--ro-bind", "/work/a/c", "/work/a/c",
               "--proc", "/proc", "--dir", "/dev", "--dev-bind", "/dev/null", "/dev/null", "--dev-bind", "/dev/zero",
               "/dev/zero", "--dev-bind", "/dev/urandom", "/dev/urandom", "--dev-bind", "/dev/random", "/dev/random",
               "--perms", "1777", "--size", "3145728", "--tmpfs", "/sandbox", "--chdir", "/sandbox", "--remount-ro", "/"]
     cfg = sandbox.SandboxConfig(disk_mb=3, max_files=77)
-    assert sandbox._bwrap_args(cfg, root=False) == head + ["--unshare-user", "--disable-userns"] + mounts
+    assert sandbox._bwrap_args(cfg, root=False) == head + ["--unshare-user", "--disable-userns"] + tops + mounts
     assert sandbox._bwrap_args(cfg, root=True) == head + [
-        "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN"] + mounts + [
+        "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN"] + tops + mounts + [
         "/bin/sh", "-c", 'mount -o remount,size=3145728,nr_inodes=77 /sandbox && exec "$@"', "sh"]
-    _fake_host(monkeypatch, which=None)
-    assert sandbox._bwrap_args(cfg, root=False)[0] == "bwrap"
+    _fake_host(monkeypatch, which=None, links=(), dirs=("/lib",))  # no merged /usr, no /sbin, /lib32 or /lib64
+    assert sandbox._bwrap_args(cfg, root=False) == ["bwrap"] + head[1:] + ["--unshare-user", "--disable-userns",
+                                                                         "--ro-bind", "/lib", "/lib"] + mounts
 
 
 class _Validated(Exception):
@@ -383,12 +385,15 @@ def test_processes_the_program_leaves_behind_are_killed():
     assert _state(child) in ("gone", "Z")
 
 
-def test_alive_in_group_sees_running_processes_and_not_zombies():
+def test_alive_in_group_sees_running_processes_and_not_zombies(tmp_path):
+    import shutil
     import subprocess
     import sys
 
     assert sandbox._alive_in_group(os.getpgrp())
-    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    odd = tmp_path / "z) Z 1 1"  # a process name with a ')' in it: /proc/<pid>/stat is read from its last ')'
+    odd.symlink_to(shutil.which("sleep"))
+    sleeper = subprocess.Popen([str(odd), "30"], start_new_session=True)
     zombie = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     try:
         assert sandbox._alive_in_group(sleeper.pid)
