@@ -271,7 +271,7 @@ def _fake_host(monkeypatch, which="/usr/bin/bwrap", links=("/bin", "/sbin", "/li
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: which if name == "bwrap" else None)
     monkeypatch.setattr(sandbox, "_interpreter_binds", lambda: {
         "/opt/py": "/opt/py", "/usr/lib/python3": "/usr/lib/python3", "/work/a/b/.venv": "/real/venv",
-        "/work/a/c": "/work/a/c"})
+        "/work/a/c": "/work/a/c", "/Xtra/py": "/Xtra/py"})
 
 
 def test_bubblewrap_command_line(monkeypatch):
@@ -283,6 +283,7 @@ def test_bubblewrap_command_line(monkeypatch):
     mounts = ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt", "--ro-bind", "/opt/py", "/opt/py",
               "--perms", "0755", "--dir", "/work", "--perms", "0755", "--dir", "/work/a", "--perms", "0755", "--dir",
               "/work/a/b", "--ro-bind", "/real/venv", "/work/a/b/.venv", "--ro-bind", "/work/a/c", "/work/a/c",
+              "--perms", "0755", "--dir", "/Xtra", "--ro-bind", "/Xtra/py", "/Xtra/py",
               "--proc", "/proc", "--dir", "/dev", "--dev-bind", "/dev/null", "/dev/null", "--dev-bind", "/dev/zero",
               "/dev/zero", "--dev-bind", "/dev/urandom", "/dev/urandom", "--dev-bind", "/dev/random", "/dev/random",
               "--perms", "1777", "--size", "3145728", "--tmpfs", "/sandbox", "--chdir", "/sandbox", "--remount-ro", "/"]
@@ -407,3 +408,24 @@ def test_alive_in_group_sees_running_processes_and_not_zombies(tmp_path):
         sleeper.wait()
         zombie.wait()
     assert not sandbox._alive_in_group(sleeper.pid)
+
+
+def _collect(shell: str, seconds: float, cap: int = 1024):
+    import subprocess
+
+    vr, vw = os.pipe()
+    os.write(vw, b"verdict")
+    os.close(vw)
+    proc = subprocess.Popen(["sh", "-c", shell], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        return sandbox._collect(proc, vr, time.perf_counter() + seconds, cap)
+    finally:
+        os.close(vr)
+
+
+def test_collect_reads_every_pipe_to_the_end_the_deadline_or_the_cap():
+    assert _collect("printf out; printf err >&2; sleep 1", 1.8) == ("out", "err", "verdict", False, False)
+    assert _collect("sleep 1; printf late", 0.3) == ("", "", "verdict", True, False)
+    # a second chunk that would overshoot the cap is cut too
+    assert _collect("printf %1000s; sleep 0.3; printf %100s; sleep 5", 4) == (" " * 1024, "", "verdict", False, True)
+    assert _collect(r"printf 'a\377b'", 2) == ("a\ufffdb", "", "verdict", False, False)
