@@ -429,3 +429,8 @@ def test_collect_reads_every_pipe_to_the_end_the_deadline_or_the_cap():
     # a second chunk that would overshoot the cap is cut too
     assert _collect("printf %1000s; sleep 0.3; printf %100s; sleep 5", 4) == (" " * 1024, "", "verdict", False, True)
     assert _collect(r"printf 'a\377b'", 2) == ("a\ufffdb", "", "verdict", False, False)
+
+
+def test_the_interpreter_runs_isolated_and_writes_no_bytecode():
+    r = sandbox.run("import sys\nprint(sys.flags.isolated, sys.flags.dont_write_bytecode, sys.flags.interactive)", FAST)
+    assert r.passed and r.stdout.split() == ["1", "1", "0"]
