@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if not metas:
         print(f"No mutmut results under {args.mutants}/: run `make mutation` first.", file=sys.stderr)
         return 2
-    print(f"{'module':<28} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} {'unchecked':>9} {'score':>6}")
+    width = max(28, *(len(str(m.relative_to(args.mutants))) - len(".meta") for m in metas))
+    print(f"{'module':<{width}} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} {'unchecked':>9} {'score':>6}")
     worst = 100.0
     survivors: list[str] = []
     totals: Counter = Counter()
@@ -63,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         if judged:
             worst = min(worst, score)
         module = str(meta.relative_to(args.mutants))[: -len(".meta")]
-        print(f"{module:<28} {len(codes):>7} {c['killed']:>6} {c['survived']:>8} {c['no tests']:>8} "
+        print(f"{module:<{width}} {len(codes):>7} {c['killed']:>6} {c['survived']:>8} {c['no tests']:>8} "
               f"{c['not checked'] + c['suspicious'] + c['skipped']:>9} {score:>5.1f}%")
         survivors += [k for k, v in codes.items() if classify(v) in ("survived", "no tests")]
     judged = totals["killed"] + totals["survived"] + totals["no tests"]
-    print(f"{'all':<28} {sum(totals.values()):>7} {totals['killed']:>6} {totals['survived']:>8} "
+    print(f"{'all':<{width}} {sum(totals.values()):>7} {totals['killed']:>6} {totals['survived']:>8} "
           f"{totals['no tests']:>8} {totals['not checked'] + totals['suspicious'] + totals['skipped']:>9} "
           f"{100.0 * totals['killed'] / max(judged, 1):>5.1f}%")
     if args.list_survivors:

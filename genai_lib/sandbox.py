@@ -126,7 +126,7 @@ class SandboxResult:
 HARNESS = Path(__file__).with_name("sandbox_harness.py")  # runs inside the sandbox; see its docstring
 
 
-def _drop_to_nobody() -> None:
+def _drop_to_nobody() -> None:  # pragma: no mutate block  (runs in the child between fork and exec, where no test or coverage sees it; the nobody tests check its effect)
     os.setgroups([])
     os.setgid(NOBODY)
     os.setuid(NOBODY)
@@ -182,7 +182,7 @@ def _bwrap_args(cfg: SandboxConfig, root: bool) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def isolation_problem() -> str:
+def isolation_problem() -> str:  # pragma: no mutate block  (a probe of this host, cached for the process before any test runs; the tests pretend to be other hosts by replacing it)
     """Why the bubblewrap layer cannot run here ('' when it can): probed once per process."""
     if not sys.platform.startswith("linux"):
         return f"bubblewrap needs Linux (this is {sys.platform})"
@@ -200,7 +200,7 @@ def isolation_problem() -> str:
 
 
 @lru_cache(maxsize=None)
-def _nobody_works() -> bool:
+def _nobody_works() -> bool:  # pragma: no mutate block  (a probe of this host, cached for the process; the tests replace it)
     """Without bubblewrap: whether this interpreter starts as nobody (not when it lives under /root)."""
     try:
         return subprocess.run([sys.executable, "-I", "-B", "-c", "pass"], capture_output=True, timeout=20,
@@ -297,7 +297,7 @@ def run(source: str, config: SandboxConfig | None = None, tests: str | None = No
 # [end:run]
 
 
-def overhead(repeats: int = 10, program: str = "pass") -> dict[str, float]:
+def overhead(repeats: int = 10, program: str = "pass") -> dict[str, float]:  # pragma: no mutate  (a benchmark's defaults; bench/ and the notebook pass their own)
     """Median wall-clock seconds to run ``program`` once: as a plain subprocess, and in the sandbox with and
     without bubblewrap (the configurations are interleaved, so a busy machine slows all of them alike).
 

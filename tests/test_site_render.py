@@ -15,7 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "templates" / "site"))
 
-from booksite import nodes  # noqa: E402
+# the renderer under test by its path from the repository root: mutmut names (and switches) its mutants
+# by that dotted path; booksite.build below loads its own booksite.nodes, as render.py does
+from templates.site.booksite import nodes  # noqa: E402
 from booksite.build import SiteBuilder, Source, launch_links, toc_tree  # noqa: E402
 from booksite.search import build_index  # noqa: E402
 
@@ -814,3 +816,504 @@ def test_a_pdf_made_through_typst_is_labelled_pdf(tmp_path):
     item = b._download({"format": "typst", "filename": "paper.pdf", "url": "/paper-1.pdf"})
     assert item["format"] == "pdf"
     assert b._download({"format": "docx", "url": "/paper-1.docx"})["format"] == "docx"
+
+
+# --------------------------------------------------------------------------------- golden HTML, the other branches
+# More nodes per handler, one for each branch the snippets above do not take (reviewed by hand like
+# them): defaults, fallbacks, ids and classes, hidden and removed content, remote resources, every
+# mime type an output can have. Rendered with VARIANT_PAGE().
+VARIANT_REFS = {"cite": {"order": ["vaswani2017attention"], "data": {"vaswani2017attention": {
+    "label": "vaswani2017attention", "html": "Vaswani, A. (2017). <em>Attention</em>."}}}}
+
+
+def VARIANT_PAGE():
+    return nodes.Page(references=VARIANT_REFS, embed_numbers={"fig-n": "Figure\u00a05"},
+                      embed_captions={"fig-c": "From source $y$"}, page_titles={"nb-2": "Notebook two"},
+                      text_asset=lambda p: f"[{p}]")
+
+
+VARIANTS = {
+    'unknown-with-children': ({'type': 'futureNode', 'children': [{'type': 'text', 'value': 'k'}]},
+        '<div class="unknown-node">k</div>'),
+    'unknown-leaf': ({'type': 'futureLeaf', 'value': '<v>'},
+        '&lt;v&gt;'),
+    'no-type': ({'value': 'x'},
+        'x'),
+    'link-external-titled': ({'type': 'link', 'url': 'https://example.org/a?b=1&c', 'title': 'T', 'children': [{'type': 'text', 'value': 'x'}]},
+        '<a href="https://example.org/a?b=1&amp;c" rel="noopener" class="external" title="T">x</a>'),
+    'link-no-text': ({'type': 'link', 'url': '/nb-1#fig-a', 'children': []},
+        '<a href="nb-1.html#fig-a" class="internal">/nb-1#fig-a</a>'),
+    'link-asset': ({'type': 'link', 'url': '/paper-1.docx', 'children': [{'type': 'text', 'value': 'docx'}]},
+        '<a href="build/paper-1.docx" class="internal">docx</a>'),
+    'link-missing-source': ({'type': 'link', 'url': 'chapters/gan.md#sec', 'children': [{'type': 'text', 'value': 'GANs'}]},
+        '<span class="link-missing" title="Not part of this book yet: chapters/gan.md#sec">GANs</span>'),
+    'link-mailto': ({'type': 'link', 'url': 'mailto:a@b.org', 'children': [{'type': 'text', 'value': 'mail'}]},
+        '<a href="mailto:a@b.org" class="internal">mail</a>'),
+    'block-remove': ({'type': 'block', 'visibility': 'remove', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'x'}]}]},
+        ''),
+    'block-md-cell': ({'type': 'block', 'kind': 'notebook-content', 'identifier': 'c1', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'md'}]}]},
+        '<div id="c1" class="cell md-cell"><p>md</p></div>'),
+    'block-plain': ({'type': 'block', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<div class="block"><p>b</p></div>'),
+    'block-code-label': ({'type': 'block', 'kind': 'notebook-code', 'label': 'fig-noise-level', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/q.png'}}}}]}]},
+        '<div class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/q.png" alt="Figure: noise level"></div></div></div>'),
+    'block-code-suffix': ({'type': 'block', 'kind': 'notebook-code', 'identifier': 'cell-code', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/q.png'}}}}]}]},
+        '<div id="cell-code" class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/q.png" alt="Figure produced by code cell 1"></div></div></div>'),
+    'heading-deep-unnumbered': ({'type': 'heading', 'depth': 9, 'enumerator': '4', 'enumerated': False, 'children': [{'type': 'text', 'value': 'Deep'}]},
+        '<h6>Deep</h6>'),
+    'heading-zero': ({'type': 'heading', 'depth': 0, 'identifier': 'z', 'enumerator': '2.1', 'children': [{'type': 'text', 'value': 'Z'}]},
+        '<h1 id="z"><span class="heading-number">2.1</span> Z<a class="anchor" href="#z" aria-label="Link to this section">#</a></h1>'),
+    'list-start-1': ({'type': 'list', 'ordered': True, 'start': 1, 'children': [{'type': 'listItem', 'children': [{'type': 'text', 'value': 'a'}]}]},
+        '<ol><li>a</li></ol>'),
+    'list-unordered-spread': ({'type': 'list', 'ordered': False, 'children': [{'type': 'listItem', 'spread': True, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'p1'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'p2'}]}]}]},
+        '<ul><li><p>p1</p><p>p2</p></li></ul>'),
+    'list-item-unchecked-tight': ({'type': 'listItem', 'checked': False, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<li class="task"><input type="checkbox" disabled> <p>a</p><p>b</p></li>'),
+    'code-executable': ({'type': 'code', 'lang': 'ipython3', 'executable': True, 'identifier': 'c', 'value': 'print(1)'},
+        '<div id="c" class="code-block cell-input"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-ipython3"><span class="nb">print</span><span class="p">(</span><span class="mi">1</span><span class="p">)</span></code></pre></div></div>'),
+    'code-lines': ({'type': 'code', 'lang': 'sh', 'value': 'ls\ncd x\npwd', 'showLineNumbers': True, 'startingLineNumber': 5, 'emphasizeLines': [2]},
+        '<div class="code-block"><div class="code-wrap"><span class="code-lang">sh</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-sh"><span class="line"><span class="lineno">5</span>ls</span>\n<span class="line hl"><span class="lineno">6</span><span class="nb">cd</span><span class="w"> </span>x</span>\n<span class="line"><span class="lineno">7</span><span class="nb">pwd</span></span></code></pre></div></div>'),
+    'code-emph-only': ({'type': 'code', 'lang': '', 'value': 'a\nb', 'emphasizeLines': [1]},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-"><span class="line hl">a</span>\n<span class="line">b</span></code></pre></div></div>'),
+    'code-yml': ({'type': 'code', 'lang': 'yml', 'value': 'a: 1'},
+        '<div class="code-block"><div class="code-wrap"><span class="code-lang">yml</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-yml"><span class="nt">a</span><span class="p">:</span><span class="w"> </span><span class="l l-Scalar l-Scalar-Plain">1</span></code></pre></div></div>'),
+    'code-mermaid': ({'type': 'code', 'lang': 'mermaid', 'value': 'A-->B'},
+        '<pre class="mermaid-source">A--&gt;B</pre>'),
+    'code-hidden': ({'type': 'code', 'lang': 'py', 'value': 'x', 'visibility': 'hide'},
+        '<details class="hidden-code"><summary>Show code</summary><div class="code-block"><div class="code-wrap"><span class="code-lang">py</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-py"><span class="n">x</span></code></pre></div></div></details>'),
+    'math-mathml': ({'type': 'math', 'value': 'x^2'},
+        '<div class="math-display"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><msup><mi>x</mi><mn>2</mn></msup></mrow></math></div>'),
+    'inline-math-mathml': ({'type': 'inlineMath', 'value': 'a_1'},
+        '<span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msub><mi>a</mi><mn>1</mn></msub></mrow></math></span>'),
+    'admonition-dropdown': ({'type': 'admonition', 'kind': 'warning', 'class': 'simple dropdown', 'identifier': 'w', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<details id="w" class="admonition warning"><summary class="admonition-title">Warning</summary><div class="admonition-body"><p>b</p></div></details>'),
+    'admonition-default': ({'type': 'admonition', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<aside class="admonition note" role="note"><div class="admonition-title">Note</div><div class="admonition-body"><p>b</p></div></aside>'),
+    'container-table': ({'type': 'container', 'kind': 'table', 'children': [{'type': 'legend', 'children': [{'type': 'text', 'value': 'L'}]}, {'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'C1'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'C2'}]}]}, {'type': 'table', 'children': []}]},
+        '<figure class="container table-container"><div class="legend">L</div><figcaption><p>C1</p><p>C2</p></figcaption><div class="table-wrap"><table><tbody></tbody></table></div></figure>'),
+    'container-default': ({'type': 'container', 'children': [{'type': 'image', 'url': '/i.png'}]},
+        '<figure class="container figure-container"><img src="build/i.png" alt="" loading="lazy"></figure>'),
+    'image-full': ({'type': 'image', 'url': '/a.png', 'urlOptimized': '/a.webp', 'alt': 'A', 'title': 'T', 'width': '10px', 'height': '20px', 'align': 'center', 'identifier': 'im'},
+        '<img id="im" src="build/a.webp" alt="A" title="T" style="width:10px;height:20px" class="align-center" loading="lazy">'),
+    'image-relative': ({'type': 'image', 'url': 'pics/a.png'},
+        '<img src="pics/a.png" alt="" loading="lazy">'),
+    'image-remote-noalt': ({'type': 'image', 'url': '//cdn.example.org/a.png'},
+        '<a class="remote-image" href="//cdn.example.org/a.png" rel="noopener">//cdn.example.org/a.png</a>'),
+    'table-no-head': ({'type': 'table', 'identifier': 't1', 'children': [{'type': 'tableRow', 'children': [{'type': 'tableCell', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'tableCell', 'header': True, 'children': [{'type': 'text', 'value': 'b'}]}]}, {'type': 'tableRow', 'children': [{'type': 'tableCell', 'header': True, 'children': [{'type': 'text', 'value': 'c'}]}]}]},
+        '<div class="table-wrap"><table id="t1"><tbody><tr><td>a</td><th>b</th></tr><tr><th>c</th></tr></tbody></table></div>'),
+    'table-empty-row': ({'type': 'table', 'children': [{'type': 'tableRow', 'children': []}]},
+        '<div class="table-wrap"><table><tbody><tr></tr></tbody></table></div>'),
+    'cell-span-header': ({'type': 'tableCell', 'header': True, 'colspan': 2, 'rowspan': 3, 'children': [{'type': 'text', 'value': 'h'}]},
+        '<th colspan="2" rowspan="3">h</th>'),
+    'cell-hashes': ({'type': 'tableCell', 'children': [{'type': 'text', 'value': '0123456789abcdef x 0123456789abcde 0123456789ABCDEF01 /0123456789abcdef0 a0123456789abcdef '}]},
+        '<td><abbr class="hash" title="0123456789abcdef">0123456789…</abbr> x 0123456789abcde 0123456789ABCDEF01 /0123456789abcdef0 <abbr class="hash" title="a0123456789abcdef">a012345678…</abbr> </td>'),
+    'cite-narrative': ({'type': 'citeGroup', 'kind': 'narrative', 'children': [{'type': 'cite', 'identifier': 'vaswani2017attention', 'children': []}, {'type': 'cite', 'label': 'b', 'children': [{'type': 'text', 'value': 'B'}]}]},
+        '<span class="cite-group"><a class="cite" href="#cite-vaswani2017attention" title="Vaswani, A. (2017). Attention.">vaswani2017attention</a>, <span class="cite cite-missing" title="Reference not found: b">B</span></span>'),
+    'xref-template': ({'type': 'crossReference', 'identifier': 'eq-1', 'template': 'Eq. {number}', 'enumerator': '7', 'children': []},
+        '<a class="xref" href="#eq-1">Eq. 7</a>'),
+    'xref-unresolved-url': ({'type': 'crossReference', 'identifier': 'x', 'resolved': False, 'url': '/p', 'remote': True, 'children': [{'type': 'text', 'value': 'X'}]},
+        '<a class="xref" href="p.html#x">X</a>'),
+    'xref-page': ({'type': 'crossReference', 'identifier': 'x', 'url': '/basics', 'remote': True, 'kind': 'page', 'children': [{'type': 'text', 'value': 'Basics'}]},
+        '<a class="xref" href="basics.html">Basics</a>'),
+    'xref-block-table': ({'type': 'crossReference', 'identifier': 'tbl-scores', 'kind': 'block:notebook-code', 'children': [{'type': 'text', 'value': 'Notebook-code'}]},
+        '<a class="xref" href="#tbl-scores">the table</a>'),
+    'xref-block-output': ({'type': 'crossReference', 'label': 'out-x', 'identifier': 'out-x', 'kind': 'block:notebook-code', 'children': []},
+        '<a class="xref" href="#out-x">the output</a>'),
+    'xref-block-fig': ({'type': 'crossReference', 'identifier': 'fig-q', 'html_id': 'fig-q', 'kind': 'block:notebook-content', 'children': [{'type': 'text', 'value': 'notebook-content'}]},
+        '<a class="xref" href="#fig-q">the figure</a>'),
+    'xref-block-named': ({'type': 'crossReference', 'identifier': 'fig-q', 'kind': 'block:notebook-code', 'children': [{'type': 'text', 'value': 'this plot'}]},
+        '<a class="xref" href="#fig-q">this plot</a>'),
+    'footnote-ref-label': ({'type': 'footnoteReference', 'label': 'lbl'},
+        '<sup class="footnote-ref" id="fnref-lbl"><a href="#fn-lbl">lbl</a></sup>'),
+    'details-closed': ({'type': 'details', 'identifier': 'd', 'children': [{'type': 'text', 'value': 'x'}]},
+        '<details id="d" class="dropdown">x</details>'),
+    'tabset-selected': ({'type': 'tabSet', 'identifier': 'ts', 'children': [{'type': 'tabItem', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'text', 'value': 'stray'}, {'type': 'tabItem', 'selected': True, 'title': 'Two', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<div id="ts" class="tab-set"><div class="tab-labels" role="tablist"><button type="button" role="tab" class="tab-label" aria-selected="false">Tab 1</button><button type="button" role="tab" class="tab-label active" aria-selected="true">Two</button></div><div role="tabpanel" class="tab-panel" hidden>a</div><div role="tabpanel" class="tab-panel">b</div></div>'),
+    'card-plain': ({'type': 'card', 'identifier': 'k', 'children': [{'type': 'text', 'value': 'c'}]},
+        '<div id="k" class="card">c</div>'),
+    'grid-default': ({'type': 'grid', 'children': [{'type': 'text', 'value': 'g'}]},
+        '<div class="grid" style="--grid-cols:3">g</div>'),
+    'grid-int': ({'type': 'grid', 'columns': 4, 'children': [{'type': 'text', 'value': 'g'}]},
+        '<div class="grid" style="--grid-cols:4">g</div>'),
+    'iframe-local': ({'type': 'iframe', 'src': '/demo', 'width': '80%'},
+        '<iframe src="demo.html" width="80%" loading="lazy"></iframe>'),
+    'iframe-local-default': ({'type': 'iframe', 'src': 'x.html'},
+        '<iframe src="x.html" width="100%" loading="lazy"></iframe>'),
+    'proof-titled-unnumbered': ({'type': 'proof', 'kind': 'lemma-like', 'enumerator': '2', 'enumerated': False, 'identifier': 'p', 'children': [{'type': 'admonitionTitle', 'children': [{'type': 'text', 'value': 'Key'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<div id="p" class="proof lemma-like"><div class="proof-title">Lemma like (Key)</div><p>b</p></div>'),
+    'proof-no-kind': ({'type': 'proof', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]},
+        '<div class="proof proof"><div class="proof-title">Proof</div><p>b</p></div>'),
+    'solution-untitled': ({'type': 'solution', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 's'}]}]},
+        '<div class="proof solution"><p>s</p></div>'),
+    'embed-bare': ({'type': 'embed', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'e'}]}]},
+        '<div class="embed"><p>e</p></div>'),
+    'embed-label-only': ({'type': 'embed', 'label': 'fig-my-plot', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'E', 'evalue': 'v'}}, 'junk', {'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/p.png'}}}}]}]},
+        '<div class="embed"><div class="outputs"><div class="output image"><img src="build/p.png" alt="Figure: my plot"></div></div></div>'),
+    'embed-numbered': ({'type': 'embed', 'alt': 'Caption $x$.', 'source': {'url': '/nb-2', 'label': 'fig-n', 'kind': 'Notebook'}, 'children': []},
+        '<figure id="fig-n" class="embed"><figcaption><span class="caption-number">Figure\xa05:</span> Caption <span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>x</mi></mrow></math></span>. <a class="embed-source" href="nb-2.html#fig-n">(source: Notebook two)</a></figcaption></figure>'),
+    'embed-not-notebook': ({'type': 'embed', 'source': {'url': '/ch', 'label': 'fig-c', 'kind': 'Article', 'title': 'Ch'}, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'e'}]}]},
+        '<figure class="embed"><p>e</p><figcaption>From source <span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>y</mi></mrow></math></span></figcaption></figure>'),
+    'raw-html': ({'type': 'raw', 'lang': 'html', 'value': '<i>r</i>'},
+        '<i>r</i>'),
+    'div-id': ({'type': 'div', 'identifier': 'dv', 'class': 'a b', 'children': [{'type': 'text', 'value': 'd'}]},
+        '<div id="dv" class="a b">d</div>'),
+    'para-with-id': ({'type': 'paragraph', 'identifier': 'pp', 'html_id': 'pid', 'class': 'lead', 'children': [{'type': 'text', 'value': 'p'}]},
+        '<p id="pid" class="lead">p</p>'),
+    'output-children-only': ({'type': 'output', 'children': [{'type': 'text', 'value': 'c'}]},
+        '<div class="output">c</div>'),
+    'output-unknown-kind-children': ({'type': 'output', 'jupyter_data': {'output_type': 'weird'}, 'children': [{'type': 'text', 'value': 'c'}]},
+        '<div class="output">c</div>'),
+    'output-unknown-kind': ({'type': 'output', 'jupyter_data': {'output_type': 'weird'}},
+        ''),
+    'output-stream-default-name': ({'type': 'output', 'jupyter_data': {'output_type': 'stream', 'text': None}},
+        '<pre class="output stream stdout"></pre>'),
+    'output-error-no-tb': ({'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'KeyError', 'evalue': "'k' at /work/x/y.py"}},
+        '<div class="output error"><div class="error-title">KeyError: &#x27;k&#x27; at …/y.py</div><pre>KeyError: &#x27;k&#x27; at …/y.py</pre></div>'),
+    'output-error-str-tb': ({'type': 'output', 'jupyter_data': {'output_type': 'error', 'traceback': 'Trace\x1b[0m /tmp/a/b'}},
+        '<div class="output error"><div class="error-title">Error: </div><pre>Trace …/b</pre></div>'),
+    'output-update': ({'type': 'output', 'jupyter_data': {'output_type': 'update_display_data', 'data': {'text/plain': ['a', 'b']}}},
+        '<pre class="output text">ab</pre>'),
+    'output-empty-bundle': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {}}},
+        ''),
+    'outputs-empty': ({'type': 'outputs', 'identifier': 'o', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {}}}]},
+        ''),
+    'outputs-id': ({'type': 'outputs', 'identifier': 'o', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stdout', 'text': 'x'}}]},
+        '<div id="o" class="outputs"><pre class="output stream stdout">x</pre></div>'),
+    'widget-with-image': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'image/svg+xml': {'path': '/w.svg'}, 'image/png': {'path': '/w.png'}, 'text/plain': '  5%|█ | 1/20 [00:01<00:20, 1.00it/s]'}}},
+        '<div class="output widget-placeholder" role="note"><div class="output image"><img src="build/w.png" alt="Figure"></div><div class="widget-note"><strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in Jupyter, Colab or Binder to use it.<code>  5%|█ | 1/20 [00:01&lt;00:20, 1.00it/s]</code></div></div>'),
+    'video': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'video/mp4': {'path': '/v.mp4'}, 'text/plain': 'v'}}},
+        '<div class="output video"><video controls preload="metadata" src="build/v.mp4"></video></div>'),
+    'audio-before-html': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/html': '<b>h</b>', 'audio/mpeg': 'QUJD\nREVG'}}},
+        '<div class="output audio"><audio controls preload="metadata" src="data:audio/mpeg;base64,QUJDREVG"></audio></div>'),
+    'png-size': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': 'iVBO\nRw=='}, 'metadata': {'image/png': {'width': 320.7, 'height': '9'}}}},
+        '<div class="output image"><img src="data:image/png;base64,iVBORw==" alt="Figure" width="320"></div>'),
+    'svg-path': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/svg+xml': {'path': '/s.svg'}}}},
+        '<div class="output image"><img src="build/s.svg" alt="Figure"></div>'),
+    'svg-inline-doctype': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/svg+xml': ['<!DOCTYPE svg PUBLIC "x">', '<svg></svg>']}}},
+        '<div class="output image svg"><svg></svg></div>'),
+    'gif-over-markdown': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/markdown': '# no', 'image/gif': {'content': 'R0lG'}}}},
+        '<div class="output image"><img src="data:image/gif;base64,R0lG" alt="Figure"></div>'),
+    'markdown-remote-img': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/markdown': '![a](https://x.org/a.png) [l](/p)'}}},
+        '<div class="output markdown"><p><img src="data:," alt="a" /> <a href="/p">l</a></p>\n</div>'),
+    'latex-display': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/latex': ' $$x$$ '}}},
+        '<div class="output latex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><mi>x</mi></mrow></math></div>'),
+    'latex-bracket': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/latex': '\\[y\\]'}}},
+        '<div class="output latex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><mi>y</mi></mrow></math></div>'),
+    'json-invalid': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/json': '{bad'}}},
+        '<pre class="output json">{bad</pre>'),
+    'json-list': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/json': {'content': '[1,{"b":2}]'}}}},
+        '<pre class="output json">[\n  1,\n  {\n    &quot;b&quot;: 2\n  }\n]</pre>'),
+    'plain-ansi': ({'type': 'output', 'jupyter_data': {'output_type': 'execute_result', 'data': {'text/plain': '\x1b[1mB\x1b[22m\x1b[3mI\x1b[23m\x1b[92mG\x1b[39mN'}}},
+        '<pre class="output text"><span class="ansi-bold">B</span><span class="ansi-italic">I</span><span class="ansi-fg-10">G</span>N</pre>'),
+    'html-remote': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/html': '<img alt=\'a\' src="https://x.org/i.png"><link rel=stylesheet href=\'//cdn.x/s.css\'><script src=http://x.org/j.js></script><img src=\'/local.png\'>'}}},
+        '<div class="output html"><img alt=\'a\' src="data:,"><!-- remote resource removed --><!-- remote resource removed --><img src=\'/local.png\'></div>'),
+    'content-none-path-none': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/plain': {'content': None}}}},
+        '<pre class="output text"></pre>'),
+    'widget-jpeg-no-text': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'image/jpeg': {'content': 'AAAA'}}}},
+        '<div class="output widget-placeholder" role="note"><div class="output image"><img src="data:image/jpeg;base64,AAAA" alt="Figure"></div><div class="widget-note"><strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in Jupyter, Colab or Binder to use it.<code></code></div></div>'),
+    'widget-svg-text-file': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'image/svg+xml': {'path': '/w.svg'}, 'text/plain': {'path': '/w.txt'}}}},
+        '<div class="output widget-placeholder" role="note"><div class="output image"><img src="build/w.svg" alt="Figure"></div><div class="widget-note"><strong>Interactive control.</strong> This widget needs a live Python kernel: open the notebook in Jupyter, Colab or Binder to use it.<code>[/w.txt]</code></div></div>'),
+    'widget-progress-bar': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'application/vnd.jupyter.widget-view+json': {}, 'text/plain': '100%|##########| 5/5 [00:01<00:00, 4.9it/s]'}}},
+        ''),
+    'png-width-height': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/p.png'}}, 'metadata': {'image/png': {'width': 3, 'height': 4.5}}}},
+        '<div class="output image"><img src="build/p.png" alt="Figure" width="3" height="4"></div>'),
+    'svg-path-and-content': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/svg+xml': {'path': '/s.svg', 'content': '<svg>c</svg>'}}}},
+        '<div class="output image svg"><svg>c</svg></div>'),
+    'audio-file': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'audio/wav': {'path': '/a.wav'}}}},
+        '<div class="output audio"><audio controls preload="metadata" src="build/a.wav"></audio></div>'),
+    'video-inline': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'video/webm': {'content': 'AAAA'}}}},
+        '<div class="output video"><video controls preload="metadata" src="data:video/webm;base64,AAAA"></video></div>'),
+    'latex-capital': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/latex': '$$X^2$$'}}},
+        '<div class="output latex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><msup><mi>X</mi><mn>2</mn></msup></mrow></math></div>'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_each_branch_renders_its_golden_html(name):
+    node, expected = VARIANTS[name]
+    out = nodes.render(node, VARIANT_PAGE())
+    assert out == expected
+    well_formed(out)
+
+
+# rendered on a page with its own inline-math typesetter and page titles; children that need the page
+# (links) show that a handler hands the page on
+L = {"type": "link", "url": "/p", "children": [t("l")]}
+MORE_VARIANTS = {
+    'caption-link': ({'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]},
+        '<figcaption><a href="p.html" class="internal">l</a></figcaption>'),
+    'caption-two-children': ({'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<figcaption><p>a</p><a href="p.html" class="internal">l</a></figcaption>'),
+    'details-link': ({'type': 'details', 'open': True, 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<details open class="dropdown"><a href="p.html" class="internal">l</a></details>'),
+    'output-children-link': ({'type': 'output', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="output"><a href="p.html" class="internal">l</a></div>'),
+    'output-unknown-kind-link': ({'type': 'output', 'jupyter_data': {'output_type': 'weird'}, 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="output"><a href="p.html" class="internal">l</a></div>'),
+    'output-stream-and-children': ({'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stdout', 'text': 's'}, 'children': [{'type': 'text', 'value': 'c'}]},
+        '<pre class="output stream stdout">s</pre>'),
+    'output-stream-no-text': ({'type': 'output', 'jupyter_data': {'output_type': 'stream'}},
+        '<pre class="output stream stdout"></pre>'),
+    'output-error-bare': ({'type': 'output', 'jupyter_data': {'output_type': 'error'}},
+        '<div class="output error"><div class="error-title">Error: </div><pre>Error: </pre></div>'),
+    'output-error-list-tb': ({'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'E', 'evalue': 'v', 'traceback': ['a', 'b']}},
+        '<div class="output error"><div class="error-title">E: v</div><pre>a\nb</pre></div>'),
+    'image-no-url': ({'type': 'image'},
+        '<img src="" alt="" loading="lazy">'),
+    'image-http-alt': ({'type': 'image', 'url': 'http://x.org/a.png', 'alt': 'A plot'},
+        '<a class="remote-image" href="http://x.org/a.png" rel="noopener">A plot</a>'),
+    'iframe-no-src': ({'type': 'iframe'},
+        '<iframe src="" width="100%" loading="lazy"></iframe>'),
+    'iframe-http': ({'type': 'iframe', 'src': 'http://x.org/e'},
+        '<p class="iframe-link"><a href="http://x.org/e" rel="noopener">Open the embedded page: http://x.org/e</a></p>'),
+    'iframe-scheme-relative': ({'type': 'iframe', 'src': '//x.org/e'},
+        '<p class="iframe-link"><a href="//x.org/e" rel="noopener">Open the embedded page: //x.org/e</a></p>'),
+    'embed-in-labelled-cell': ({'type': 'block', 'kind': 'notebook-code', 'label': 'fig-outer', 'children': [{'type': 'embed', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]}, {'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]},
+        '<div class="cell code-cell"><div class="embed"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: outer"></div></div></div><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: outer"></div></div></div>'),
+    'embed-unlabelled-notebook': ({'type': 'embed', 'source': {'url': '/nb-9', 'kind': 'Notebook'}, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'e'}]}]},
+        '<figure class="embed"><p>e</p><figcaption> <a class="embed-source" href="nb-9.html">(source: notebook)</a></figcaption></figure>'),
+    'embed-by-slug': ({'type': 'embed', 'source': {'url': '/other', 'slug': 'nb-2', 'kind': 'Notebook', 'title': 'T'}, 'children': []},
+        '<figure class="embed"><figcaption> <a class="embed-source" href="other.html">(source: Notebook two)</a></figcaption></figure>'),
+    'embed-caption-typeset': ({'type': 'embed', 'alt': 'A $x$ <b>', 'children': []},
+        '<figure class="embed"><figcaption>A <span class="math-inline"><k>x</k></span> &lt;b&gt;</figcaption></figure>'),
+    'embed-url-title': ({'type': 'embed', 'source': {'url': '/Xnb/', 'kind': 'Notebook', 'title': 'T'}, 'children': []},
+        '<figure class="embed"><figcaption> <a class="embed-source" href="Xnb.html">(source: Ex notebook)</a></figcaption></figure>'),
+    'code-no-value': ({'type': 'code', 'lang': 'text'},
+        '<div class="code-block"><div class="code-wrap"><span class="code-lang">text</span><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-text"></code></pre></div></div>'),
+    'code-trailing-spaces': ({'type': 'code', 'value': 'a  '},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-">a  </code></pre></div></div>'),
+    'code-trailing-x': ({'type': 'code', 'value': 'aX'},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-">aX</code></pre></div></div>'),
+    'code-numbered-from-1': ({'type': 'code', 'value': 'a\nb', 'showLineNumbers': True},
+        '<div class="code-block"><div class="code-wrap"><button class="copy-btn" type="button" title="Copy to clipboard" aria-label="Copy code">Copy</button><pre class="highlight"><code class="language-"><span class="line"><span class="lineno">1</span>a</span>\n<span class="line"><span class="lineno">2</span>b</span></code></pre></div></div>'),
+    'footnote-ref-bare': ({'type': 'footnoteReference'},
+        '<sup class="footnote-ref" id="fnref-"><a href="#fn-"></a></sup>'),
+    'proof-links': ({'type': 'proof', 'kind': 'theorem', 'children': [{'type': 'admonitionTitle', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}, {'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="proof theorem"><div class="proof-title">Theorem (<a href="p.html" class="internal">l</a>)</div><a href="p.html" class="internal">l</a></div>'),
+    'link-no-url': ({'type': 'link', 'children': [{'type': 'text', 'value': 'x'}]},
+        '<a href="" class="internal">x</a>'),
+    'block-link': ({'type': 'block', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="block"><a href="p.html" class="internal">l</a></div>'),
+    'cells-counted': ({'type': 'root', 'children': [{'type': 'block', 'kind': 'notebook-code', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]}, {'type': 'block', 'kind': 'notebook-code', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}], 'identifier': 'fig-by-id'}, {'type': 'block', 'kind': 'notebook-code', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]}]},
+        '<div class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure produced by code cell 1"></div></div></div><div id="fig-by-id" class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: by id"></div></div></div><div class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure produced by code cell 3"></div></div></div>'),
+    'cell-in-embed': ({'type': 'embed', 'alt': 'Cap', 'children': [{'type': 'block', 'kind': 'notebook-code', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}], 'label': 'fig-in'}, {'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]},
+        '<figure class="embed"><div class="cell code-cell"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Figure: in"></div></div></div><div class="outputs"><div class="output image"><img src="build/i.png" alt="Cap"></div></div><figcaption>Cap</figcaption></figure>'),
+    'table-container-links': ({'type': 'container', 'kind': 'table', 'children': [{'type': 'caption', 'children': [{'type': 'paragraph', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]}, {'type': 'table', 'children': [{'type': 'tableRow', 'children': [{'type': 'tableCell', 'header': True, 'children': [{'type': 'text', 'value': 'h1'}]}]}, {'type': 'tableRow', 'children': [{'type': 'tableCell', 'header': True, 'children': [{'type': 'text', 'value': 'h2'}]}]}, {'type': 'tableRow', 'children': [{'type': 'tableCell', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]}]}]},
+        '<figure class="container table-container"><figcaption><a href="p.html" class="internal">l</a></figcaption><div class="table-wrap"><table><thead><tr><th>h1</th></tr><tr><th>h2</th></tr></thead><tbody><tr><td><a href="p.html" class="internal">l</a></td></tr></tbody></table></div></figure>'),
+    'card-link-child': ({'type': 'card', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]},
+        '<div class="card"><a href="p.html" class="internal">l</a></div>'),
+    'link-http': ({'type': 'link', 'url': 'http://x.org', 'children': [{'type': 'text', 'value': 'h'}]},
+        '<a href="http://x.org" rel="noopener" class="external">h</a>'),
+    'heading-defaults': ({'type': 'heading', 'identifier': 'i', 'html_id': 'h', 'children': [{'type': 'text', 'value': 'T'}]},
+        '<h2 id="h">T<a class="anchor" href="#h" aria-label="Link to this section">#</a></h2>'),
+    'lists-with-links': ({'type': 'root', 'children': [{'type': 'list', 'ordered': True, 'children': [{'type': 'listItem', 'children': [{'type': 'paragraph', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]}]}, {'type': 'list', 'children': [{'type': 'listItem', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'x'}]}], 'spread': True}, {'type': 'listItem', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'a'}]}, {'type': 'paragraph', 'children': [{'type': 'text', 'value': 'b'}]}]}, {'type': 'listItem', 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'one'}]}], 'spread': True}]}]},
+        '<ol><li><a href="p.html" class="internal">l</a></li></ol><ul><li><a href="p.html" class="internal">l</a><p>x</p></li><li><p>a</p><p>b</p></li><li>one</li></ul>'),
+    'cite-group-two': ({'type': 'citeGroup', 'kind': 'parenthetical', 'children': [{'type': 'cite', 'label': 'a', 'children': [{'type': 'text', 'value': 'A'}]}, {'type': 'cite', 'label': 'b', 'children': [{'type': 'text', 'value': 'B'}]}]},
+        '<span class="cite-group">(<span class="cite cite-missing" title="Reference not found: a">A</span>; <span class="cite cite-missing" title="Reference not found: b">B</span>)</span>'),
+    'xref-math-child': ({'type': 'crossReference', 'identifier': 'x', 'children': [{'type': 'inlineMath', 'value': 'x'}]},
+        '<a class="xref" href="#x"><span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>x</mi></mrow></math></span></a>'),
+    'xref-number-only': ({'type': 'crossReference', 'identifier': 'i', 'html_id': 'h', 'enumerator': '7', 'children': []},
+        '<a class="xref" href="#h">7</a>'),
+    'xref-template-no-number': ({'type': 'crossReference', 'template': 'Eq. {number} %s', 'children': []},
+        '<a class="xref" href="">Eq.  </a>'),
+    'xref-block-label': ({'type': 'crossReference', 'identifier': 'fig-id', 'label': 'tbl-lab', 'kind': 'block:notebook-code', 'children': []},
+        '<a class="xref" href="#fig-id">the table</a>'),
+    'xref-block-bare': ({'type': 'crossReference', 'kind': 'block:notebook-code', 'children': []},
+        '<a class="xref" href="">the output</a>'),
+    'tabset-link': ({'type': 'tabSet', 'children': [{'type': 'tabItem', 'title': 'A', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]},
+        '<div class="tab-set"><div class="tab-labels" role="tablist"><button type="button" role="tab" class="tab-label active" aria-selected="true">A</button></div><div role="tabpanel" class="tab-panel"><a href="p.html" class="internal">l</a></div></div>'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_VARIANTS))
+def test_more_branches_render_their_golden_html(name):
+    node, expected = MORE_VARIANTS[name]
+    page = nodes.Page(text_asset=lambda p: f"[{p}]", page_titles={"nb-2": "Notebook two", "Xnb": "Ex notebook"},
+                      inline_math=lambda tex: f"<k>{tex}</k>")
+    out = nodes.render(node, page)
+    assert out == expected
+    well_formed(out)
+
+
+def test_what_the_page_collects_while_it_renders():
+    page = VARIANT_PAGE()
+    nodes.render({"type": "root", "children": [
+        {"type": "futureNode", "children": [t("k")]}, {"type": "paragraph"}, {"value": "no type"},
+        {"type": "heading", "depth": 4, "identifier": "h", "enumerator": "1.2", "children": [t("Sub "), {"type": "inlineCode", "value": "x"}]},
+        {"type": "heading", "depth": 2, "identifier": "u", "enumerator": "9", "enumerated": False, "children": [t("Un")]},
+        {"type": "heading", "depth": 2, "children": [t("No id")]},
+        {"type": "math", "value": "a"}, {"type": "inlineMath", "value": "b", "html": "<k>"}, {"type": "inlineMath", "value": "c"},
+        {"type": "link", "url": "a.ipynb", "children": []}, {"type": "link", "url": "https://x.org/b.md"},
+        {"type": "link", "url": "c.rst#s", "children": []},
+        {"type": "footnoteDefinition", "label": "lab", "children": []}, {"type": "footnoteDefinition", "children": []},
+        {"type": "footnoteDefinition", "identifier": "i", "children": []},
+        *[{"type": "output", "jupyter_data": {"output_type": "display_data", "data": {
+            "application/vnd.jupyter.widget-view+json": {}, "text/plain": "Slider"}}}] * 2]}, page)
+    assert page.unknown == {"futureNode", "?"}
+    assert page.headings == [(4, "h", "1.2 Sub x"), (2, "u", "Un")]
+    assert page.math_fallbacks == 2 and page.missing_links == ["a.ipynb", "c.rst#s"]
+    assert list(page.footnotes) == ["lab", "1", "i"] and page.widgets == 2
+
+
+def test_footnotes_are_listed_by_number_and_bibliography_only_when_cited():
+    page = nodes.Page()
+    assert nodes.render_footnotes(page) == "" and nodes.render_bibliography(page) == ""
+    nodes.render({"type": "root", "children": [
+        {"type": "footnoteDefinition", "identifier": "b", "enumerator": "10", "children": [P(t("ten"))]},
+        {"type": "footnoteDefinition", "identifier": "a", "enumerator": "2", "children": [P(t("two")), P(t("more"))]},
+        {"type": "footnoteDefinition", "identifier": "c", "children": [t("none")]}]}, page)
+    assert nodes.render_footnotes(page) == (
+        '<section class="footnotes" id="footnotes"><h2>Footnotes</h2><ol>'
+        '<li id="fn-a" value="2"><p>two</p><p>more</p> <a class="footnote-back" href="#fnref-a" aria-label="Back to the text">↩</a></li>'
+        '<li id="fn-b" value="10">ten <a class="footnote-back" href="#fnref-b" aria-label="Back to the text">↩</a></li>'
+        '<li id="fn-c" value="1000000">none <a class="footnote-back" href="#fnref-c" aria-label="Back to the text">↩</a></li>'
+        '</ol></section>')
+    refs = {"cite": {"order": ["b", "a", "b", "gone"], "data": {"a": {"html": ""}, "b": {"html": "<i>Émile</i>, Z."}}}}
+    assert nodes.render_bibliography(nodes.Page(references=refs)) == (
+        '<section class="bibliography" id="references"><h2>References</h2><ul class="references">'
+        '<li id="cite-a">a</li><li id="cite-b"><i>Émile</i>, Z.</li></ul></section>')
+
+
+def test_image_alt_and_internal_urls():
+    p = nodes.Page()
+    assert p.image_alt() == "Figure"
+    p.title = "GANs"
+    assert p.image_alt() == "Figure on the page “GANs”"
+    p.code_cells = 3
+    assert p.image_alt() == "Figure produced by code cell 3 on the page “GANs”"
+    p.title = ""
+    assert p.image_alt() == "Figure produced by code cell 3"
+    p.alt_hint = "A curve."
+    assert p.image_alt() == "A curve."
+    cases = {"": "", "x.md": "x.md", "//cdn.org/a": "//cdn.org/a", "https://a.org/b": "https://a.org/b", "/": "index.html",
+             "/#top": "index.html#top", "/paper": "paper.html", "/paper#": "paper.html", "/paper#s": "paper.html#s",
+             "/a/b.png": "build/a/b.png", "/a.png#f": "build/a.png#f", "/v1.2/page": "v1.2/page.html"}
+    assert {u: p.internal_url(u) for u in cases} == cases
+    custom = nodes.Page(asset=lambda u: "A" + u, page_href=lambda s: "P" + s)
+    assert (custom.internal_url("/x.png"), custom.internal_url("/x")) == ("A/x.png", "Px")
+
+
+def test_plain_text_and_embed_numbers():
+    assert nodes.plain_text(None) == "" and nodes.plain_text([t("a"), t("b")]) == "ab"
+    assert nodes.plain_text(P(t("a "), {"type": "footnoteReference", "children": [t("1")]}, {"type": "text"},
+                              {"type": "comment", "children": [t("c")]},
+                              {"type": "footnoteDefinition", "children": [t("d")]}, {"type": "math", "value": "x"},
+                              {"type": "code", "value": "y"}, {"type": "inlineMath", "value": 2},
+                              {"type": "emphasis", "children": [t("e")]})) == "a xy2e"
+    assert nodes.number_embeds(None) == {} and nodes.number_embeds({}) == {}
+    root = {"type": "root", "children": [
+        {"type": "container", "kind": "table", "enumerator": "2", "children": []},
+        {"type": "container", "enumerator": "4", "children": [{"type": "embed", "label": "fig-inner"}]},
+        {"type": "container", "kind": "figure", "enumerator": "x", "children": []},
+        {"type": "container", "kind": "figure", "children": []},
+        {"type": "embed", "source": {"label": "tbl-a"}}, {"type": "embed", "label": "fig-b"},
+        {"type": "embed", "source": {"label": "fig-b"}}, {"type": "embed", "source": {}, "label": "out-c"},
+        {"type": "embed"}, {"type": "paragraph", "children": [{"type": "embed", "source": {"label": "fig-d"}}]}]}
+    assert nodes.number_embeds(root) == {"fig-inner": "Figure\u00a05", "tbl-a": "Table\u00a03", "fig-b": "Figure\u00a06",
+                                         "fig-d": "Figure\u00a07"}
+    unnumbered = {"type": "container", "kind": "figure", "enumerator": "x", "children": []}
+    for first, n in ((unnumbered, 1), ({**unnumbered, "enumerator": "75"}, 76), ({"type": "heading", "enumerator": "5"}, 1)):
+        assert nodes.number_embeds({"type": "root", "children": [first, {"type": "embed", "label": "fig-e"},
+                                                                 {"type": "embed", "label": "tbl-f"}]}) == \
+            {"fig-e": f"Figure\u00a0{n}", "tbl-f": "Table\u00a01"}
+
+
+def test_ansi_colours_and_carriage_returns():
+    cases = {
+        "plain <&>": "plain &lt;&amp;&gt;",
+        "\x1b[31mred\x1b[0m plain": '<span class="ansi-fg-1">red</span> plain',
+        "\x1b[38;5;9ma\x1b[38;5;196mb\x1b[38;5;240mc\x1b[38;5;250md\x1b[38;5;22me\x1b[m":
+            '<span class="ansi-fg-9">a</span><span class="ansi-fg-9">b</span><span class="ansi-fg-8">c</span>'
+            '<span class="ansi-fg-7">d</span><span class="ansi-fg-0">e</span>',
+        "\x1b[38;5;16mk\x1b[38;5;231mw\x1b[38;5;243mg\x1b[38;5;244mh\x1b[38;5;232mi\x1b[38;5;15mj":
+            '<span class="ansi-fg-0">k</span><span class="ansi-fg-15">w</span><span class="ansi-fg-8">g</span>'
+            '<span class="ansi-fg-7">h</span><span class="ansi-fg-8">i</span><span class="ansi-fg-15">j</span>',
+        "\x1b[38;5;52ma\x1b[38;5;58mb\x1b[38;5;88mc\x1b[38;5;124md\x1b[38;5;29me\x1b[38;5;33mf":
+            '<span class="ansi-fg-0">a</span><span class="ansi-fg-0">b</span><span class="ansi-fg-1">c</span>'
+            '<span class="ansi-fg-1">d</span><span class="ansi-fg-2">e</span><span class="ansi-fg-14">f</span>',
+        "\x1b[38;5;18ma\x1b[38;5;40mb\x1b[38;5;160mc\x1b[38;5;124md": '<span class="ansi-fg-4">a</span><span class="ansi-fg-10">b</span>'
+                                                            '<span class="ansi-fg-9">c</span><span class="ansi-fg-1">d</span>',
+        "\x1b[48;5;1mbg\x1b[38;2;1;2;3mtrue\x1b[0m\x1b[32mg": 'bgtrue<span class="ansi-fg-2">g</span>',
+        "\x1b[38;2;1;2;3;1mrgb then bold": '<span class="ansi-bold">rgb then bold</span>',
+        "\x1b[48;5;1;3mbg then italic": '<span class="ansi-italic">bg then italic</span>',
+        "\x1b[1;3;35mx\x1b[0;1m y\x1b[22mz": '<span class="ansi-fg-5 ansi-bold ansi-italic">x</span><span class="ansi-bold"> y</span>z',
+        "\x1b[3;1mi\x1b[23mb\x1b[37mw\x1b[39md\x1b[30mk\x1b[90mK\x1b[36mc":
+            '<span class="ansi-bold ansi-italic">i</span><span class="ansi-bold">b</span><span class="ansi-fg-7 ansi-bold">w</span>'
+            '<span class="ansi-bold">d</span><span class="ansi-fg-0 ansi-bold">k</span><span class="ansi-fg-8 ansi-bold">K</span>'
+            '<span class="ansi-fg-6 ansi-bold">c</span>',
+        "\x1b[;mx\x1b[97mw": 'x<span class="ansi-fg-15">w</span>',
+        "\x1b[2Kline\r\n\x1b]0;title\x07z\x1b[?25l": "line\nz",
+        "10%\r50%\r100%\ndone": "100%\ndone",
+        "a\rb\r": "b",
+        "a\rb\nc\rd": "b\nd",
+        "AX\rBX\nkeep  \n": "BX\nkeep  \n",
+        "\x1b[98mx\x1b[38mx\x1b[38;5mx": "xxx",
+        "\x1b[38;2;1mx": '<span class="ansi-bold">x</span>',
+        "\x1b[38;2;1;2mx": '<span class="ansi-bold">x</span>',
+        "\x1b[5;2;1mx": '<span class="ansi-bold">x</span>',
+        "\x1b[48;2;31;1;3mx": "x",
+        "\x1b[0;38;2;0;0;3mx": "x",
+        "\x1b[0;38;5;3mx": '<span class="ansi-fg-3">x</span>',
+        "a\r\r": "a",
+    }
+    assert {a: nodes.ansi_to_html(a) for a in cases} == cases
+
+
+def test_tex_to_text_labels_and_alt_text():
+    cases = {r"\frac{a}{b}": "(a)/(b)", r"\frac {a} {b}": "(a)/(b)", r"\hat x + \tilde{y} - \widehat{z} \widetilde w": "x̂ + ỹ - ẑ w̃",
+             r"\Sigma \Omega \omicron \Omicron \Alpha": "Σ Ω ο Omicron Α", r"x_{ij} y^{n+1} z_{q} w^{ab} v_2": "xᵢⱼ yⁿ⁺¹ z_q w^ab v₂",
+             r"a \, b \! c \; d": "a b c d", r"\overline{\beta}_t \overline x \bar\alpha": "β̄ₜ x̄ ᾱ", r"\bar{x}": "x̄", r"\bar X \overline{\Sigma} \hat N \tilde{Q}": "X̄ Σ̄ N̂ Q̃",
+             r"\sqrt{2}\pi \unknowncmd \infty": "√2π unknowncmd ∞", r"\varepsilon_\theta": "ε_θ", r"\vartheta\varphi": "ϑφ",
+             r"\mathcal{L}_{\text{simple}} \mathbb {R} \operatorname{KL}": "Lₛᵢₘₚₗₑ R KL", r"e^{-x}": "e^-x", r"x^2_0": "x²₀",
+             r"\left( \sum_{i} \right)  \leq  \log p": "( Σᵢ ) ≤ log p", r"\boldsymbol{\mu}": "μ"}
+    assert {k: nodes.tex_to_text(k) for k in cases} == cases
+    words = {"fig-a_b-c": "Figure: a b c", "tbl-a_b-c": "Table: a b c", "eq-x": "Equation: x", "audio-y": "Audio: y",
+             "out-z": "Output: z", "fig": "fig", "fig-": "fig ", "other-x_y": "other x y"}
+    assert {k: nodes.label_to_words(k) for k in words} == words
+    alts = {"A **bold** `code` *em* __u__  caption ": "A bold code em u caption", "no math \\alpha_t here": "no math αₜ here",
+            "cost $\\$5$": "cost $\\$5$", "$a$ and $b": "a and $b", "$x$ and \\beta": "x and \\beta", "": ""}
+    assert {k: nodes.alt_text(k) for k in alts} == alts
+
+
+def test_captions_typeset_math_with_the_pages_typesetter_or_mathml():
+    assert nodes.caption_html("") == "" and nodes.caption_html("a <b> & c") == "a &lt;b&gt; &amp; c"
+    assert nodes.caption_html("A $x$ <b>", nodes.Page(inline_math=lambda tex: f"<K{tex}>")) == \
+        'A <span class="math-inline"><Kx></span> &lt;b&gt;'
+    mathml = '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>x</mi></mrow></math>'
+    for page in (None, nodes.Page(), nodes.Page(inline_math=lambda tex: None)):
+        assert nodes.caption_html("A $x$ b", page) == f'A <span class="math-inline">{mathml}</span> b'
+    assert nodes.caption_html("see \\alpha") == ('see <span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" '
+                                                 'display="inline"><mrow><mi>&#x003B1;</mi></mrow></math></span>')
+    assert nodes.caption_html("$a$ costs \\$5") == nodes.caption_html("$a$") + " costs \\$5"
+    assert nodes.caption_html("$x$ and \\beta") == f'<span class="math-inline">{mathml}</span> and \\beta'
+    assert nodes.latex_to_mathml(r"\frac{", True) == r'<code class="math-source">\frac{</code>'
+
+
+def test_machine_paths_keep_only_their_readable_end():
+    cases = {"/usr/local/lib/python3.11/dist-packages/x/y.py": ("…/dist-packages/x/y.py", 1),
+             "/opt/conda/bin/": ("…/bin", 1), "/home/u/notebooks/a.ipynb": ("…/notebooks/a.ipynb", 1),
+             "/Users/ada/chapters/c.md": ("…/chapters/c.md", 1), "/private/var/x": ("…/x", 1),
+             "/usr/lib/python3/z.py and /usr/lib/q": ("…/z.py and …/q", 2), "see /root": ("see …/root", 1),
+             "/root/": ("…/root", 1), "x:/root/a": ("x:/root/a", 0), "a/root/b": ("a/root/b", 0),
+             "(/tmp/q), '/work/r'": ("(…/q), '…/r'", 2), "no slash": ("no slash", 0), "/usr/share/x": ("/usr/share/x", 0),
+             "/root/site-packages/a/site-packages/b": ("…/site-packages/a/site-packages/b", 1), "/tmp/AX": ("…/AX", 1)}
+    got = {}
+    for text in cases:
+        page = nodes.Page()
+        got[text] = (nodes.scrub_paths(text, page), page.scrubbed_paths)
+    assert got == cases
+    assert nodes.scrub_paths("/root/a/b") == "…/b"
+
+
+def test_the_handler_factories_and_raw_html_without_a_value():
+    """tag() and h_title_div() build most HANDLERS entries at import; here they are called directly."""
+    page = nodes.Page()
+    link = {"type": "link", "url": "/p", "children": [t("a")]}  # a child that needs the page
+    node = {"type": "x", "identifier": "i", "html_id": "h", "class": "d", "children": [link]}
+    a = '<a href="p.html" class="internal">a</a>'
+    assert nodes.tag("span", cls="c")(node, page) == f'<span id="h" class="c d">{a}</span>'
+    assert nodes.tag("b")({"type": "x", "html_id": "h", "children": [link]}, page) == f"<b>{a}</b>"
+    assert nodes.tag("i", lambda n, p: n["type"] + p.slug)({"type": "x"}, page) == "<i>xindex</i>"
+    assert nodes.h_title_div("t")(node, page) == f'<div class="t">{a}</div>'
+    assert nodes.render({"type": "captionNumber", "children": [link]}, page) == f'<span class="caption-number">{a}</span> '
+    assert nodes.render({"type": "html"}, page) == "" and nodes.render({"type": "raw", "lang": "html"}, page) == ""

@@ -872,8 +872,8 @@ def ansi_to_html(text: str) -> str:
     """Escape text and turn ANSI colour codes (tracebacks, progress bars) into coloured spans."""
     text = _ANSI_OTHER.sub("", text.replace("\r\n", "\n"))
     # carriage returns from progress bars: keep the last state of each line
-    text = "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
-                     for line in text.split("\n"))
+    # (a line that ends with \r, as tqdm leaves it, keeps the state before that \r)
+    text = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
     out, fg, bold, italic, pos, open_span = [], None, False, False, 0, False
     for m in _ANSI.finditer(text):
         out.append(esc(text[pos:m.start()]))
