@@ -1143,7 +1143,7 @@ MORE_VARIANTS = {
     'directive-error-no-value': ({'type': 'mystDirective'},
         '<pre class="myst-unparsed"></pre>'),
     'inline-math-no-value': ({'type': 'inlineMath'},
-        '<span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow /></math></span>'),
+        '<span class="math-inline"><code class="math-source"></code></span>'),
     'cite-bare': ({'type': 'cite'},
         '<span class="cite cite-missing" title="Reference not found: "></span>'),
     # children that need the page (links), handed on by each handler
