@@ -340,8 +340,8 @@ def _collect(proc: subprocess.Popen, vr: int, deadline: float, cap: int) -> tupl
                     sel.unregister(key.fd)
                     continue
                 buf = bufs[key.fd]
+                flooded = flooded or len(buf) + len(chunk) > cap  # more than the cap, not the cap itself
                 buf += chunk[:cap - len(buf)]
-                flooded = flooded or len(buf) >= cap
     _stop(proc)
     proc.stdout.close()
     proc.stderr.close()

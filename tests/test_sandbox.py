@@ -16,7 +16,10 @@ FAST = sandbox.SandboxConfig(timeout_s=10, cpu_s=5)
 
 
 def test_a_normal_program_passes_and_its_output_comes_back():
+    t0 = time.perf_counter()
     r = sandbox.run("print(6 * 7)\nopen('scratch.txt', 'w').write('ok')\nprint(open('scratch.txt').read())", FAST)
+    elapsed = time.perf_counter() - t0
+    assert 0 < r.duration_s <= elapsed + 0.001  # the program's own time, within the call's (rounded to ms)
     assert r.status == "passed" and r.passed and r.stdout.split() == ["42", "ok"]
     assert {"process", "rlimits", "audit-hook"} <= set(r.layers)
     assert ("bubblewrap" in r.layers) == (sandbox.isolation_problem() == "")
@@ -332,8 +335,9 @@ def test_a_program_killed_by_a_signal_is_reported_with_the_signal(isolation):
 
 def test_output_is_cut_at_exactly_the_cap():
     cfg = sandbox.SandboxConfig(timeout_s=10, output_kb=1)
-    r = sandbox.run("import sys\nsys.stdout.write('x' * 1023)", cfg)
-    assert r.passed and r.stdout == "x" * 1023
+    for n in (1023, 1024):  # the limit itself is allowed: only more is too much
+        r = sandbox.run(f"import sys\nsys.stdout.write('x' * {n})", cfg)
+        assert r.passed and r.stdout == "x" * n, (n, r)
     for n in (1025, 70000):
         r = sandbox.run(f"import sys\nsys.stdout.write('x' * {n})\nsys.stdout.flush()", cfg)
         assert (r.status, r.message, r.stdout) == ("failed", "stopped: it printed more than the output limit of 1 KiB",
@@ -363,6 +367,14 @@ def test_under_bubblewrap_the_program_runs_as_nobody_when_started_as_root():
     assert r.passed and cwd == sandbox.BOX
     assert int(uid) == (sandbox.NOBODY if "nobody" in r.layers else os.geteuid())
     assert ("nobody" in r.layers) == (os.geteuid() == 0)
+
+
+def test_the_program_runs_in_a_session_and_process_group_of_its_own():
+    """Its own session and group (without bubblewrap, whose pid namespace hides the ids): what it starts is in a
+    group that _stop can kill as a whole."""
+    r = sandbox.run("import os\nprint(os.getsid(0) == os.getpid(), os.getpgrp() == os.getpid())",
+                    sandbox.SandboxConfig(timeout_s=10, isolation=False))
+    assert r.passed and r.stdout.split() == ["True", "True"], r
 
 
 def _state(pid: int) -> str:
@@ -429,6 +441,8 @@ def test_collect_reads_every_pipe_to_the_end_the_deadline_or_the_cap():
     # a second chunk that would overshoot the cap is cut too
     assert _collect("printf %1000s; sleep 0.3; printf %100s; sleep 5", 4) == (" " * 1024, "", "verdict", False, True)
     assert _collect(r"printf 'a\377b'", 2) == ("a\ufffdb", "", "verdict", False, False)
+    assert _collect("printf %1024s", 2) == (" " * 1024, "", "verdict", False, False)  # exactly the cap
+    assert _collect("printf %1000s; sleep 0.3; printf %24s", 2) == (" " * 1024, "", "verdict", False, False)
 
 
 def test_the_interpreter_runs_isolated_and_writes_no_bytecode():

@@ -823,7 +823,8 @@ def test_a_pdf_made_through_typst_is_labelled_pdf(tmp_path):
 # them): defaults, fallbacks, ids and classes, hidden and removed content, remote resources, every
 # mime type an output can have. Rendered with VARIANT_PAGE().
 VARIANT_REFS = {"cite": {"order": ["vaswani2017attention"], "data": {"vaswani2017attention": {
-    "label": "vaswani2017attention", "html": "Vaswani, A. (2017). <em>Attention</em>."}}}}
+    "label": "vaswani2017attention", "html": "Vaswani, A. (2017). <em>Attention</em>."},
+    "nohtml": {"label": "nohtml"}, "quoted": {"label": "quoted", "html": 'Say "hi" & \'bye\' <em>now</em>'}}}}
 
 
 def VARIANT_PAGE():
@@ -1025,6 +1026,14 @@ VARIANTS = {
         '<div class="output video"><video controls preload="metadata" src="data:video/webm;base64,AAAA"></video></div>'),
     'latex-capital': ({'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/latex': '$$X^2$$'}}},
         '<div class="output latex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><msup><mi>X</mi><mn>2</mn></msup></mrow></math></div>'),
+    # a citation myst flags as an error stays unlinked even when its reference exists; a reference without
+    # formatted text gives an empty tooltip; quotes in the reference's text are escaped inside the attribute
+    'cite-error-but-known': ({'type': 'cite', 'label': 'vaswani2017attention', 'error': True, 'children': [{'type': 'text', 'value': 'V'}]},
+        '<span class="cite cite-missing" title="Reference not found: vaswani2017attention">V</span>'),
+    'cite-no-html': ({'type': 'cite', 'label': 'nohtml', 'children': [{'type': 'text', 'value': 'N'}]},
+        '<a class="cite" href="#cite-nohtml" title="">N</a>'),
+    'cite-quoted': ({'type': 'cite', 'label': 'quoted', 'children': [{'type': 'text', 'value': 'Q'}]},
+        '<a class="cite" href="#cite-quoted" title="Say &quot;hi&quot; &amp; &#x27;bye&#x27; now">Q</a>'),
 }
 
 
@@ -1122,6 +1131,42 @@ MORE_VARIANTS = {
         '<a class="xref" href="">the output</a>'),
     'tabset-link': ({'type': 'tabSet', 'children': [{'type': 'tabItem', 'title': 'A', 'children': [{'type': 'link', 'url': '/p', 'children': [{'type': 'text', 'value': 'l'}]}]}]},
         '<div class="tab-set"><div class="tab-labels" role="tablist"><button type="button" role="tab" class="tab-label active" aria-selected="true">A</button></div><div role="tabpanel" class="tab-panel"><a href="p.html" class="internal">l</a></div></div>'),
+    # nodes without the field myst always writes (value, title): empty, never "None"
+    'unknown-leaf-no-value': ({'type': 'futureLeaf'},
+        ''),
+    'text-no-value': ({'type': 'text'},
+        ''),
+    'inline-code-no-value': ({'type': 'inlineCode'},
+        '<code></code>'),
+    'si-no-value': ({'type': 'si'},
+        '<span class="si"></span>'),
+    'directive-error-no-value': ({'type': 'mystDirective'},
+        '<pre class="myst-unparsed"></pre>'),
+    'inline-math-no-value': ({'type': 'inlineMath'},
+        '<span class="math-inline"><code class="math-source"></code></span>'),
+    'cite-bare': ({'type': 'cite'},
+        '<span class="cite cite-missing" title="Reference not found: "></span>'),
+    # children that need the page (links), handed on by each handler
+    'unknown-link-child': ({'type': 'futureNode', 'children': [L]},
+        '<div class="unknown-node"><a href="p.html" class="internal">l</a></div>'),
+    'abbr-no-title-link': ({'type': 'abbreviation', 'children': [L]},
+        '<abbr title=""><a href="p.html" class="internal">l</a></abbr>'),
+    'list-item-tight-link': ({'type': 'listItem', 'children': [L]},
+        '<li><a href="p.html" class="internal">l</a></li>'),
+    'admonition-links': ({'type': 'admonition', 'kind': 'tip', 'children': [{'type': 'admonitionTitle', 'children': [L]}, L]},
+        '<aside class="admonition tip" role="note"><div class="admonition-title"><a href="p.html" class="internal">l</a></div><div class="admonition-body"><a href="p.html" class="internal">l</a></div></aside>'),
+    'admonition-dropdown-link': ({'type': 'admonition', 'class': 'dropdown', 'children': [L]},
+        '<details class="admonition note"><summary class="admonition-title">Note</summary><div class="admonition-body"><a href="p.html" class="internal">l</a></div></details>'),
+    'cite-link-child': ({'type': 'cite', 'label': 'k', 'children': [L]},
+        '<span class="cite cite-missing" title="Reference not found: k"><a href="p.html" class="internal">l</a></span>'),
+    'grid-link': ({'type': 'grid', 'columns': [1, 2], 'children': [L]},
+        '<div class="grid" style="--grid-cols:2"><a href="p.html" class="internal">l</a></div>'),
+    # a page in a folder whose name has a dot is a page, not a file
+    'link-dotted-folder': ({'type': 'link', 'url': '/a/b.c/d', 'children': [{'type': 'text', 'value': 'd'}]},
+        '<a href="a/b.c/d.html" class="internal">d</a>'),
+    # LaTeX without $ in an embed's caption: every argument of \frac, an accent on a Greek letter
+    'embed-bare-tex-caption': ({'type': 'embed', 'alt': 'Half \\frac{1}{2} of \\hat{\\alpha}_t', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/i.png'}}}}]}]},
+        '<figure class="embed"><div class="outputs"><div class="output image"><img src="build/i.png" alt="Half (1)/(2) of \u03b1\u0302\u209c"></div></div><figcaption>Half <span class="math-inline"><k>\\frac{1}{2}</k></span> of <span class="math-inline"><k>\\hat{\\alpha}_t</k></span></figcaption></figure>'),
 }
 
 
@@ -1172,6 +1217,27 @@ def test_footnotes_are_listed_by_number_and_bibliography_only_when_cited():
     assert nodes.render_bibliography(nodes.Page(references=refs)) == (
         '<section class="bibliography" id="references"><h2>References</h2><ul class="references">'
         '<li id="cite-a">a</li><li id="cite-b"><i>Émile</i>, Z.</li></ul></section>')
+
+
+def test_footnotes_go_by_number_not_name_and_references_by_author_not_label():
+    page = nodes.Page()
+    nodes.render({"type": "root", "children": [
+        {"type": "footnoteDefinition", "identifier": "a", "enumerator": "2", "children": [P(t("two"))]},
+        {"type": "footnoteDefinition", "identifier": "b", "enumerator": "1", "children": [P(L)]}]}, page)
+    assert nodes.render_footnotes(page) == (
+        '<section class="footnotes" id="footnotes"><h2>Footnotes</h2><ol>'
+        '<li id="fn-b" value="1"><a href="p.html" class="internal">l</a> <a class="footnote-back" href="#fnref-b" aria-label="Back to the text">↩</a></li>'
+        '<li id="fn-a" value="2">two <a class="footnote-back" href="#fnref-a" aria-label="Back to the text">↩</a></li>'
+        '</ol></section>')
+    # labels in the reverse order of the authors; markup (<b>, <i>) is not part of the name; a reference
+    # without formatted text sorts by its label; ß is "ss" (so Weis, then Weiß)
+    data = {"a": {"html": "<i>Zeta</i>, Z."}, "b": {"html": "Xaver, X."}, "c": {"html": "<b>Abel</b>, A."},
+            "d": {"html": "Weiß, A."}, "e": {"html": "Weis, B."}, "m": {}}
+    refs = {"cite": {"order": ["a", "b", "c", "d", "e", "m"], "data": data}}
+    assert nodes.render_bibliography(nodes.Page(references=refs)) == (
+        '<section class="bibliography" id="references"><h2>References</h2><ul class="references">'
+        '<li id="cite-c"><b>Abel</b>, A.</li><li id="cite-m">m</li><li id="cite-e">Weis, B.</li>'
+        '<li id="cite-d">Weiß, A.</li><li id="cite-b">Xaver, X.</li><li id="cite-a"><i>Zeta</i>, Z.</li></ul></section>')
 
 
 def test_image_alt_and_internal_urls():
@@ -1265,13 +1331,15 @@ def test_tex_to_text_labels_and_alt_text():
              r"a \, b \! c \; d": "a b c d", r"\overline{\beta}_t \overline x \bar\alpha": "β̄ₜ x̄ ᾱ", r"\bar{x}": "x̄", r"\bar X \overline{\Sigma} \hat N \tilde{Q}": "X̄ Σ̄ N̂ Q̃",
              r"\sqrt{2}\pi \unknowncmd \infty": "√2π unknowncmd ∞", r"\varepsilon_\theta": "ε_θ", r"\vartheta\varphi": "ϑφ",
              r"\mathcal{L}_{\text{simple}} \mathbb {R} \operatorname{KL}": "Lₛᵢₘₚₗₑ R KL", r"e^{-x}": "e^-x", r"x^2_0": "x²₀",
-             r"\left( \sum_{i} \right)  \leq  \log p": "( Σᵢ ) ≤ log p", r"\boldsymbol{\mu}": "μ"}
+             r"\left( \sum_{i} \right)  \leq  \log p": "( Σᵢ ) ≤ log p", r"\boldsymbol{\mu}": "μ",
+             r"\hat{\alpha} \tilde\mu \widehat{\Sigma} \widetilde {\beta}_t": "\u03b1\u0302 \u03bc\u0303 \u03a3\u0302 \u03b2\u0303\u209c"}
     assert {k: nodes.tex_to_text(k) for k in cases} == cases
     words = {"fig-a_b-c": "Figure: a b c", "tbl-a_b-c": "Table: a b c", "eq-x": "Equation: x", "audio-y": "Audio: y",
              "out-z": "Output: z", "fig": "fig", "fig-": "fig ", "other-x_y": "other x y"}
     assert {k: nodes.label_to_words(k) for k in words} == words
     alts = {"A **bold** `code` *em* __u__  caption ": "A bold code em u caption", "no math \\alpha_t here": "no math αₜ here",
-            "cost $\\$5$": "cost $\\$5$", "$a$ and $b": "a and $b", "$x$ and \\beta": "x and \\beta", "": ""}
+            "cost $\\$5$": "cost $\\$5$", "$a$ and $b": "a and $b", "$x$ and \\beta": "x and \\beta", "": "",
+            "half: \\frac{1}{2}, not \\frac{a}{b}^2": "half: (1)/(2), not (a)/(b)²", "\\hat\\alpha": "\u03b1\u0302"}
     assert {k: nodes.alt_text(k) for k in alts} == alts
 
 
@@ -1296,7 +1364,10 @@ def test_machine_paths_keep_only_their_readable_end():
              "/usr/lib/python3/z.py and /usr/lib/q": ("…/z.py and …/q", 2), "see /root": ("see …/root", 1),
              "/root/": ("…/root", 1), "x:/root/a": ("x:/root/a", 0), "a/root/b": ("a/root/b", 0),
              "(/tmp/q), '/work/r'": ("(…/q), '…/r'", 2), "no slash": ("no slash", 0), "/usr/share/x": ("/usr/share/x", 0),
-             "/root/site-packages/a/site-packages/b": ("…/site-packages/a/site-packages/b", 1), "/tmp/AX": ("…/AX", 1)}
+             "/root/site-packages/a/site-packages/b": ("…/site-packages/a/site-packages/b", 1), "/tmp/AX": ("…/AX", 1),
+             # a folder whose name only starts like one of the machine's is not one of them
+             "/tmpfoo/x /workspace/d.csv /rooted /opt-x /usr/lib64/q /tmp.bak": ("/tmpfoo/x /workspace/d.csv /rooted /opt-x /usr/lib64/q /tmp.bak", 0),
+             "saved in /tmp.": ("saved in …/tmp.", 1)}
     got = {}
     for text in cases:
         page = nodes.Page()

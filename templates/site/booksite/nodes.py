@@ -620,8 +620,9 @@ def _figures_only(children: list) -> list:
 
 # ----------------------------------------------------------------------------------- captions, alt text
 _DOLLAR_MATH = re.compile(r"(?<!\\)\$([^$]+?)(?<!\\)\$")
-# a LaTeX fragment whose $...$ was lost: commands (``\bar\alpha_t``) with their sub/superscripts
-_BARE_TEX = re.compile(r"(?:\\[A-Za-z]+)+(?:\{[^{}]*\})?(?:[_^](?:\{[^{}]*\}|[A-Za-z0-9]))*")
+# a LaTeX fragment whose $...$ was lost: commands (``\bar\alpha_t``, ``\frac{1}{2}``) with their arguments and
+# sub/superscripts
+_BARE_TEX = re.compile(r"(?:\\[A-Za-z]+)+(?:\{[^{}]*\})*(?:[_^](?:\{[^{}]*\}|[A-Za-z0-9]))*")
 
 
 def caption_html(text: str, page: Page | None = None) -> str:
@@ -652,6 +653,8 @@ _SYMBOLS = {"approx": "≈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥
             "forall": "∀", "exists": "∃", "cup": "∪", "cap": "∩", "subset": "⊂", "ell": "ℓ", "lVert": "‖", "rVert": "‖",
             "left": "", "right": "", "quad": " ", "qquad": " ", "top": "ᵀ", "odot": "⊙", "oplus": "⊕",
             "min": "min", "max": "max", "arg": "arg", "sin": "sin", "cos": "cos", "mathbb": ""}
+_ACCENTS = {"bar": "\u0304", "overline": "\u0304", "hat": "\u0302", "widehat": "\u0302", "tilde": "\u0303",
+            "widetilde": "\u0303"}
 _SUB = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 _SUP = str.maketrans("0123456789+-=()in", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿ")
 
@@ -665,7 +668,9 @@ def tex_to_text(tex: str) -> str:
         return conv if all(c != o for c, o in zip(conv, body) if o.isalnum()) else mark + body
 
     t = re.sub(r"\\(?:mathrm|mathbf|mathit|mathcal|mathbb|text|operatorname|boldsymbol)\s*\{([^{}]*)\}", r"\1", tex)
-    t = re.sub(r"\\(?:bar|overline)\s*\{?\\([A-Za-z]+)\}?", lambda m: "\\" + m.group(1) + "\u0304", t)
+    # an accent on a command (``\hat{\alpha}``): the command, then its mark, which the Greek step below keeps
+    t = re.sub(r"\\(bar|overline|hat|widehat|tilde|widetilde)\s*\{?\\([A-Za-z]+)\}?",
+               lambda m: "\\" + m.group(2) + _ACCENTS[m.group(1)], t)
     t = re.sub(r"\\(?:bar|overline)\s*\{?([A-Za-z0-9])\}?", lambda m: m.group(1) + "\u0304", t)
     t = re.sub(r"\\(?:hat|widehat)\s*\{?([A-Za-z0-9])\}?", lambda m: m.group(1) + "\u0302", t)
     t = re.sub(r"\\(?:tilde|widetilde)\s*\{?([A-Za-z0-9])\}?", lambda m: m.group(1) + "\u0303", t)
@@ -819,10 +824,10 @@ def render_mime(mime: str, entry: Any, metadata: dict[str, Any], page: Page) -> 
 
 
 # absolute paths of the machine that built the book (home folders, the build checkout, temporary
-# files, a virtual environment's site-packages): never shown on a page
+# files, a virtual environment's site-packages): never shown on a page. A whole folder name: /tmpfoo is not /tmp
 MACHINE_PATH = re.compile(
     r"(?<![\w.:/])/(?:root|work|home/[^/\s\"'<>]+|Users/[^/\s\"'<>]+|tmp|private|opt|usr/(?:local/)?lib)"
-    r"(?:/[^\s\"'<>:,;()\[\]]*)?")
+    r"(?!\.?[\w-])(?:/[^\s\"'<>:,;()\[\]]*)?")
 
 
 def scrub_paths(text: str, page: Page | None = None) -> str:
