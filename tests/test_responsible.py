@@ -354,16 +354,15 @@ def test_processor_keeps_the_dtype_of_half_precision_logits():
                                                  torch.tensor(0.0, dtype=torch.bfloat16)))
 
 
-def test_detect_ignores_the_tokenizers_special_tokens(tmp_path):
+def test_detect_ignores_the_tokenizers_special_tokens():
     from transformers import DistilBertTokenizer
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz",
-             *("##" + c for c in "abcdefghijklmnopqrstuvwxyz")]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = DistilBertTokenizer(vocab_file=str(tmp_path / "vocab.txt"))     # adds [CLS] ... [SEP] by default
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"the quick brown fox jumps over lazy dog".split()]
+    tok = DistilBertTokenizer(vocab={w: i for i, w in enumerate(vocab)})   # adds [CLS] ... [SEP] by default
     text = "the quick brown fox jumps over the lazy dog"
     bare = tok.encode(text, add_special_tokens=False)
     assert tok.encode(text) == [2, *bare, 3]
     wm = rs.Watermark(gamma=0.5)
     got = wm.detect(text, tok)
-    assert got == wm.score(bare, len(tok)) and got["tokens"] == len(set(zip(bare, bare[1:])))
+    assert len(set(bare)) == 8 and 1 not in bare                        # one token per word, none unknown
+    assert got == wm.score(bare, len(tok)) and got["tokens"] == 8        # the 8 distinct pairs of the words
