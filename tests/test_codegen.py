@@ -274,3 +274,20 @@ def test_evaluate_runs_the_programs_under_the_configs_sandbox_and_passes_progres
                               progress=True)
     assert loose.pass_at == {1: 1.0} and strict.pass_at == {1: 0.0}
     assert [c[4] for c in lm.calls] == [False, True]                  # progress bars only when asked
+
+
+def test_complete_defaults_to_one_solution_per_task_in_batches_of_16():
+    tasks = TASKS[:3]
+    for chat in (False, True):
+        name = lambda i: tasks[i].entry_point                                         # noqa: E731
+        lm = _StubCoder((lambda i, m: f"```python\ndef {name(i)}(x):\n    return {i}\n```") if chat
+                        else (lambda i, p: f"    return {i}\n"), chat=chat)
+        gen = codegen.GenerationConfig(max_new_tokens=5)
+        sols = codegen.complete(lm, tasks, gen)                                      # no n, batch_size, progress
+        (kind, sent, g, bs, progress), = lm.calls
+        assert (kind, g, bs, progress) == ("chat" if chat else "generate", gen, 16, False)
+        assert len(sent) == len(tasks)                                               # each prompt sent once
+        assert [len(s) for s in sols] == [1, 1, 1]
+        expected = ([f"def {t.entry_point}(x):\n    return {i}\n" for i, t in enumerate(tasks)] if chat
+                    else [t.prompt + f"    return {i}\n" for i, t in enumerate(tasks)])
+        assert [s[0] for s in sols] == expected

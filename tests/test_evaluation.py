@@ -55,3 +55,59 @@ def test_token_nll_matches_perplexity():
     assert math.exp(sum(nll) / len(nll)) == pytest.approx(lm.perplexity(sample), rel=1e-4)
     with pytest.raises(GenAIError, match="two tokens"):
         ev.token_nll(lm, "a")
+
+
+def test_one_string_among_the_arguments_is_rejected():
+    # "ab" has the length of ["a", "b"]: only the type check can catch it
+    with pytest.raises(GenAIError, match="lists"):
+        ev.wer("ab", ["a", "b"])
+    with pytest.raises(GenAIError, match="lists"):
+        ev.wer(["a", "b"], "ab")
+
+
+def test_rouge_stems_words_and_averages_over_the_pairs():
+    # Porter stemming: "cats" -> "cat", so the unigrams all match (2/3 without stemming)
+    assert ev.rouge(["the cats ran"], ["the cat ran"])["rouge1"] == pytest.approx(1.0)
+    # the mean of the per-pair F-measures: 2/3 for the first pair, 1 for the second
+    r = ev.rouge(["the cat sat", "a b"], ["the cat ran", "a b"])
+    assert r["rouge1"] == pytest.approx((2 / 3 + 1) / 2)
+    assert r["rouge2"] == pytest.approx((0.5 + 1) / 2)
+
+
+class _BosTokenizer:
+    """The tiny model's tokenizer, made to add a special token (like a BOS) unless told not to."""
+
+    def __init__(self, tok, bos):
+        self.tok, self.bos = tok, bos
+
+    def __call__(self, text, add_special_tokens=True, **kw):
+        import torch
+
+        out = self.tok(text, add_special_tokens=False, **kw)
+        if add_special_tokens:
+            out["input_ids"] = torch.cat([torch.tensor([[self.bos]]), out["input_ids"]], 1)
+        return out
+
+    def decode(self, ids):
+        return self.tok.decode(ids)
+
+
+def test_token_nll_scores_the_bare_text_without_special_tokens(tiny_lm):
+    from types import SimpleNamespace
+
+    sample = "the cat sat on the mat"
+    bare = tiny_lm.tokenizer(sample, add_special_tokens=False)["input_ids"]
+    wrapped = _BosTokenizer(tiny_lm.tokenizer, bos=bare[-1])
+    assert len(wrapped(sample, return_tensors="pt")["input_ids"][0]) == len(bare) + 1     # it does add one
+    lm = SimpleNamespace(tokenizer=wrapped, model=tiny_lm.model, device=tiny_lm.device)
+    tokens, nll = ev.token_nll(lm, sample)
+    assert len(tokens) == len(nll) == len(bare) - 1
+    assert (tokens, nll) == ev.token_nll(tiny_lm, sample)
+
+
+def test_token_nll_of_a_two_token_text(tiny_lm):
+    tok = tiny_lm.tokenizer
+    text = next(t for t in ("hello world", "the cat", "a b", "ab", "cat sat", "on the")
+                if len(tok(t, add_special_tokens=False)["input_ids"]) == 2)
+    tokens, nll = ev.token_nll(tiny_lm, text)
+    assert len(tokens) == len(nll) == 1 and nll[0] >= 0

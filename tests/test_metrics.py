@@ -300,3 +300,78 @@ def test_inception_score_tolerates_round_off_but_not_unnormalised_rows():
             metrics.inception_score(probs=np.full((6, 10), total / 10))
     with pytest.raises(GenAIError, match="sum to 1"):
         metrics.inception_score(probs=np.full(10, 0.1))                 # one row must still be (1, K)
+
+
+def _reference_features(model, x):
+    """The documented network written out with torch.nn.functional and the model's own weights (eval mode):
+    3 x (3x3 conv, padding 1, ReLU), max-pooling after the 2nd and 3rd, flatten, linear, ReLU."""
+    import torch.nn.functional as F
+
+    convs = [m for m in model.conv if isinstance(m, torch.nn.Conv2d)]
+    (lin,) = [m for m in model.conv if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 3
+    h = F.relu(F.conv2d(x, convs[0].weight, convs[0].bias, padding=1))                 # (B, 16, 8, 8)
+    h = F.max_pool2d(F.relu(F.conv2d(h, convs[1].weight, convs[1].bias, padding=1)), 2)  # (B, 32, 4, 4)
+    h = F.max_pool2d(F.relu(F.conv2d(h, convs[2].weight, convs[2].bias, padding=1)), 2)  # (B, 64, 2, 2)
+    return F.relu(F.linear(h.flatten(1), lin.weight, lin.bias))                        # (B, 64)
+
+
+def test_classifier_network_matches_its_reference_forward():
+    torch.manual_seed(0)
+    model = metrics.DigitClassifier().eval()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        ref = _reference_features(model, x)
+        feats = model.features(x)
+        torch.testing.assert_close(feats, ref)
+        torch.testing.assert_close(model(x), torch.nn.functional.linear(ref, model.head.weight, model.head.bias))
+    assert feats.shape == (6, metrics.FEATURE_DIM) and (feats >= 0).all() and (feats == 0).any()
+
+
+def test_classifier_drops_30_percent_of_the_flattened_activations_while_training():
+    torch.manual_seed(0)
+    model = metrics.DigitClassifier().train()
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    seen = []
+    hook = model.conv[-2].register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].detach().clone()))
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(3)
+            a = model.features(x)
+            torch.manual_seed(3)
+            again = model.features(x)
+            torch.manual_seed(4)
+            b = model.features(x)
+            model.eval()
+            plain = model.features(x)
+    finally:
+        hook.remove()
+    assert torch.equal(a, again) and not torch.equal(a, b)             # random in training, seeded by torch
+    # the input of the feature layer: the flattened 256 activations, a share of them zeroed by dropout
+    dropped, kept = seen[0], seen[3]
+    assert dropped.shape == kept.shape == (64, 256)
+    newly_zero = ((dropped == 0) & (kept != 0)).sum() / (kept != 0).sum()
+    assert 0.25 < newly_zero.item() < 0.35
+    nz = kept != 0                                                        # survivors are scaled by 1 / (1 - 0.3)
+    torch.testing.assert_close(dropped[nz & (dropped != 0)], kept[nz & (dropped != 0)] / 0.7)
+    assert not torch.equal(a, plain)
+
+
+def test_frechet_distance_falls_back_to_an_offset_of_1e_minus_6(monkeypatch):
+    s1, s2 = np.diag([1.0, 2.0]), np.diag([3.0, 0.5])
+    calls = []
+    real = linalg.sqrtm
+
+    def sqrtm(m, *args, **kwargs):
+        calls.append(np.array(m))
+        if len(calls) == 1:                                  # the product looks singular: no finite root
+            return np.full_like(m, np.nan)
+        return real(m, *args, **kwargs)
+
+    monkeypatch.setattr(linalg, "sqrtm", sqrtm)
+    value = metrics.frechet_distance(np.zeros(2), s1, np.ones(2), s2)
+    off = 1e-6 * np.eye(2)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(calls[1], (s1 + off) @ (s2 + off))
+    root = np.sqrt(np.diag((s1 + off) @ (s2 + off)))
+    assert value == pytest.approx(2 + 3.0 + 3.5 - 2 * root.sum(), rel=1e-12)   # |mu1 - mu2|² + traces

@@ -103,7 +103,8 @@ def test_extractive_reader_returns_a_span_of_the_context(tiny_extractive):
 
 
 def test_missing_extractive_model_is_a_clear_error(tmp_path):
-    with pytest.raises(GenAIError, match="extractive"):
+    # the wording, not just "extractive": that word is also in tmp_path (…/test_missing_extractive_model…0/none)
+    with pytest.raises(GenAIError, match="Could not load an extractive question-answering model from"):
         qa.load(path=str(tmp_path / "none"), profile="hub")
 
 
@@ -167,3 +168,123 @@ def test_load_picks_the_named_profiles_reader(monkeypatch):
     monkeypatch.setenv("GENAI_PROFILE", "offline")
     monkeypatch.setattr(text, "load", lambda kind, prof, device=None: seen.append((kind, prof, device)) or "lm")
     assert qa.load("tiny", device="cpu") == "lm" and seen == [("qa", "tiny", "cpu")]
+
+
+@pytest.fixture(scope="module")
+def extractive_reader(tiny_extractive):
+    return qa.load(path=tiny_extractive, profile="hub", device="cpu")
+
+
+def test_extractive_reader_defaults_and_name(extractive_reader, tiny_extractive):
+    assert extractive_reader.max_answer_tokens == 30                  # the documented longest answer
+    assert extractive_reader.name == tiny_extractive                  # named after the folder it was loaded from
+    # a local path gives the extractive reader in every profile, not only under hub
+    reader = qa.load(path=tiny_extractive, profile="tiny", device="cpu")
+    assert isinstance(reader, qa.ExtractiveReader) and reader.name == tiny_extractive
+
+
+@pytest.mark.parametrize("question, context", [("q", "   "), ("", "abc"), (" \n", "abc"),
+                                               (["q", "q"], ["abc", "\t"])])
+def test_extractive_reader_rejects_blank_questions_and_contexts(extractive_reader, question, context):
+    # the match: a blank context would otherwise fail later, in best_span, with another GenAIError
+    with pytest.raises(GenAIError, match="non-empty context for every non-empty question"):
+        extractive_reader(question=question, context=context)
+
+
+class _RecordingTokenizer:
+    """Passes every call to the real tokenizer and keeps what it returned."""
+
+    def __init__(self, tok):
+        self.tok, self.encodings = tok, []
+
+    def __call__(self, *args, **kwargs):
+        enc = self.tok(*args, **kwargs)
+        self.encodings.append(enc)
+        return enc
+
+
+def test_a_long_context_is_cut_to_384_tokens_keeping_the_question(extractive_reader):
+    tok = extractive_reader.tokenizer
+    reader = qa.ExtractiveReader(_RecordingTokenizer(tok), extractive_reader.model, "recording")
+    question, ctx = "what is the capital?", " ".join(["paris is the capital of france"] * 100)
+    assert len(tok(question, ctx)["input_ids"]) > 512                 # more than the model's positions
+    out = reader(question=question, context=ctx)
+    assert out["answer"] == ctx[out["start"]:out["end"]] and out["answer"]
+    (enc,) = reader.tokenizer.encodings
+    assert tuple(enc["input_ids"].shape) == (1, 384)
+    q_ids = tok(question, add_special_tokens=False)["input_ids"]
+    assert enc["input_ids"][0, 1:1 + len(q_ids)].tolist() == q_ids   # only the context was cut
+    assert enc.sequence_ids(0)[-2] == 1                               # ... and it still ends the input
+
+
+def test_batched_answers_equal_single_answers_for_every_row(extractive_reader):
+    items = [qa.ITEMS[i] for i in (0, 2, 4, 6)]
+    lengths = {len(extractive_reader.tokenizer(i.question, i.context)["input_ids"]) for i in items}
+    assert len(lengths) == 4                                          # all but the longest row are padded
+    batch = extractive_reader(question=[i.question for i in items], context=[i.context for i in items])
+    for item, got in zip(items, batch):
+        one = extractive_reader(question=item.question, context=item.context)
+        assert (got["answer"], got["start"], got["end"]) == (one["answer"], one["start"], one["end"])
+        assert got["score"] == pytest.approx(one["score"], rel=1e-4)
+
+
+def test_score_is_p_start_times_p_end_over_the_context_tokens(extractive_reader):
+    import math
+
+    reader = extractive_reader
+    item = qa.ITEMS[2]
+    out = reader(question=item.question, context=item.context)
+    enc = reader.tokenizer(item.question, item.context, return_tensors="pt")
+    with torch.no_grad():
+        logits = reader.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    in_ctx = [sid == 1 for sid in enc.sequence_ids(0)]
+    start, end = logits.start_logits[0].double(), logits.end_logits[0].double()
+    i, j = qa.best_span(start, end, torch.tensor(in_ctx), reader.max_answer_tokens)
+
+    def prob(v, k):                                                   # softmax over the context tokens only
+        return math.exp(v[k]) / sum(math.exp(v[t]) for t in range(len(v)) if in_ctx[t])
+
+    assert out["score"] == pytest.approx(prob(start.tolist(), i) * prob(end.tolist(), j), rel=1e-5)
+
+
+def test_best_span_never_exceeds_max_len_tokens():
+    s = torch.tensor([10.0, 0, 0, 0, 0, 0])
+    e = torch.tensor([0.0, 0, 0, 1, 10, 0])
+    allowed = torch.ones(6, dtype=torch.bool)
+    assert qa.best_span(s, e, allowed, max_len=4) == (0, 3)          # (0, 4) scores 20 but is 5 tokens long
+    assert qa.best_span(s, e, allowed, max_len=5) == (0, 4)
+
+
+def test_load_takes_the_extractive_route_under_hub_without_a_path(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("GENAI_PROFILE", "tiny")                     # the argument, not the environment, decides
+    hub_id = "distilbert/distilbert-base-cased-distilled-squad"
+    seen = {}
+
+    class Model:
+        def eval(self):
+            return self
+
+    def resolve(role, profile=None, path=None):
+        seen["resolve"] = (role, profile, path)
+        return SimpleNamespace(name=hub_id)
+
+    def load_pretrained(src, model_class, what, device=None):
+        seen["load"] = (src.name, model_class.__name__, device)
+        return "tokenizer", Model()
+
+    monkeypatch.setattr(qa, "resolve", resolve)
+    monkeypatch.setattr(qa, "load_pretrained", load_pretrained)
+    monkeypatch.setattr(text, "load", lambda *a, **k: pytest.fail("hub must not load a chat model"))
+    reader = qa.load(profile="hub", device="cpu")
+    assert isinstance(reader, qa.ExtractiveReader) and reader.name == hub_id
+    assert seen == {"resolve": ("qa", "hub", None), "load": (hub_id, "AutoModelForQuestionAnswering", "cpu")}
+
+
+def test_an_explicit_profile_wins_over_genai_profile_hub(monkeypatch):
+    monkeypatch.setenv("GENAI_PROFILE", "hub")
+    seen = []
+    monkeypatch.setattr(text, "load", lambda kind, prof, device=None: seen.append((kind, prof, device)) or "lm")
+    monkeypatch.setattr(qa, "resolve", lambda *a, **k: pytest.fail("tiny must not resolve an extractive model"))
+    assert qa.load("tiny") == "lm" and seen == [("qa", "tiny", None)]

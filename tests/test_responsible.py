@@ -321,3 +321,48 @@ def test_confusion_counts_and_rates():
     assert none["recall"] == 0.0 and none["precision"] == 0.0 and none["false_positive_rate"] == 0.0
     with pytest.raises(GenAIError, match="same length"):
         rs.confusion([True], [True, False])
+
+
+def test_permutation_test_defaults_to_10000_relabellings_with_seed_0():
+    x, y = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]
+    default = rs.permutation_test(x, y)
+    assert default == rs.permutation_test(x, y, n=10_000, seed=0)
+    # these data tell the defaults apart: another n or another seed gives another value
+    assert default not in (rs.permutation_test(x, y, n=10_001, seed=0), rs.permutation_test(x, y, n=10_000, seed=1))
+
+
+def test_gamma_0_9_threshold_is_int_of_gamma_times_2_to_the_16():
+    """int(0.9 * 65536) = 58982: a hash whose low 16 bits are 58982 is red, 58981 is green."""
+    wm = rs.Watermark(key=3, gamma=0.9)
+    prev = torch.tensor([11])
+    seed = rs._mix(prev * 0x9E3779B1 + wm.key)
+    tokens = torch.arange(1_000_000)
+    low = rs._mix(seed ^ (tokens * 0x85EBCA6B)) & 0xFFFF
+    at, below = tokens[low == 58982][:1], tokens[low == 58981][:1]
+    assert len(at) and len(below)
+    assert wm.is_green(prev, torch.cat([below, at])).tolist() == [True, False]
+
+
+def test_processor_keeps_the_dtype_of_half_precision_logits():
+    wm = rs.Watermark(delta=2.0)
+    ids = torch.tensor([[5, 7, 9], [1, 2, 3]])
+    scores = torch.randn(2, V, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    out = wm(ids, scores)
+    assert out.dtype == torch.bfloat16
+    mask = wm.green_mask(torch.tensor([9, 3]), V)
+    assert torch.equal(out, scores + torch.where(mask, torch.tensor(2.0, dtype=torch.bfloat16),
+                                                 torch.tensor(0.0, dtype=torch.bfloat16)))
+
+
+def test_detect_ignores_the_tokenizers_special_tokens():
+    from transformers import DistilBertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"the quick brown fox jumps over lazy dog".split()]
+    tok = DistilBertTokenizer(vocab={w: i for i, w in enumerate(vocab)})   # adds [CLS] ... [SEP] by default
+    text = "the quick brown fox jumps over the lazy dog"
+    bare = tok.encode(text, add_special_tokens=False)
+    assert tok.encode(text) == [2, *bare, 3]
+    wm = rs.Watermark(gamma=0.5)
+    got = wm.detect(text, tok)
+    assert len(set(bare)) == 8 and 1 not in bare                        # one token per word, none unknown
+    assert got == wm.score(bare, len(tok)) and got["tokens"] == 8        # the 8 distinct pairs of the words

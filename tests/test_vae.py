@@ -294,3 +294,80 @@ def test_load_uses_the_named_profiles_preset(monkeypatch, tmp_path):
     monkeypatch.setattr(vae, "train", lambda model, data, cfg, progress: seen.append((cfg, progress)))
     model = vae.load("tiny", progress=True)                  # training replaced: only which config is used
     assert seen == [(vae.preset("tiny"), True)] and model.cfg == vae.preset("tiny")
+
+
+def test_encoder_and_decoder_match_their_reference_forward():
+    """Encoder: linear, SiLU, linear, SiLU, linear to (mu, logvar); decoder: linear, SiLU, linear, SiLU,
+    linear, tanh. Written out with torch.nn.functional from the model's own weights."""
+    import torch.nn.functional as F
+
+    cfg = replace(vae.preset("tiny"), hidden=12, latent_dim=3)
+    model = vae.build(cfg, device="cpu")
+    h, z = cfg.hidden, cfg.latent_dim
+    enc = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    dec = [m for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert [tuple(m.weight.shape) for m in enc] == [(h, 64), (h, h), (2 * z, h)]
+    assert [tuple(m.weight.shape) for m in dec] == [(h, z), (h, h), (64, h)]
+    assert sum(p.numel() for p in model.encoder.parameters()) == 64 * h + h + h * h + h + 2 * z * h + 2 * z
+    assert sum(p.numel() for p in model.decoder.parameters()) == z * h + h + h * h + h + 64 * h + 64
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    latents = torch.randn(5, z, generator=torch.Generator().manual_seed(1)) * 3
+    with torch.no_grad():
+        a = F.silu(F.linear(x.flatten(1), enc[0].weight, enc[0].bias))
+        a = F.silu(F.linear(a, enc[1].weight, enc[1].bias))
+        out = F.linear(a, enc[2].weight, enc[2].bias)
+        mu, logvar = model.encode(x)
+        torch.testing.assert_close(mu, out[:, :z])
+        torch.testing.assert_close(logvar, out[:, z:].clamp(-12, 8))
+        d = F.silu(F.linear(latents, dec[0].weight, dec[0].bias))
+        d = F.silu(F.linear(d, dec[1].weight, dec[1].bias))
+        d = torch.tanh(F.linear(d, dec[2].weight, dec[2].bias))
+        torch.testing.assert_close(model.decode(latents), d.view(5, 1, 8, 8))
+
+
+def test_reparameterize_draws_the_noise_in_the_dtype_of_mu():
+    mu = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, math.log(4.0), -1.0]], dtype=torch.float64)
+    z = vae.VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(3))
+    eps = torch.randn(1, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert z.dtype == torch.float64
+    assert torch.equal(z, mu + torch.exp(0.5 * logvar) * eps)
+
+
+def test_build_puts_the_model_on_the_requested_device():
+    model = vae.build(vae.preset("tiny"), device="meta")        # a device no default would pick
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+def test_interpolate_gives_8_images_by_default(data):
+    model = vae.build(vae.preset("tiny"), device="cpu")
+    path = vae.interpolate(model, data.test_x[0], data.test_x[1])
+    assert path.shape == (8, 1, 8, 8)
+    torch.testing.assert_close(path, vae.interpolate(model, data.test_x[0], data.test_x[1], steps=8))
+
+
+class _Planted:
+    """A pickle that creates a file when it is unpickled: what a hostile cache file could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_never_unpickles_code_from_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(vae.preset("tiny"), epochs=1)
+    trained = []
+    monkeypatch.setattr(vae, "train", lambda model, data, cfg, progress: trained.append(cfg))
+    vae.load(cfg=cfg)
+    (path,) = tmp_path.glob("vae-digits-*.pt")                # the configuration's cache file
+    marker = tmp_path / "pwned"
+    torch.save({"encoder.1.weight": _Planted(marker)}, path)
+    model = vae.load(cfg=cfg)
+    assert not marker.exists()                                  # loaded with weights_only: nothing ran
+    assert trained == [cfg, cfg]                                # treated as a damaged file: trained again
+    saved = torch.load(path, weights_only=True)                 # and overwritten with the new weights
+    assert saved.keys() == model.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
