@@ -69,7 +69,9 @@ def tiny_extractive(tmp_path_factory):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,?!'-",
              *("##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789")]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = DistilBertTokenizer(vocab_file=str(folder / "vocab.txt"))
+    # vocab= (not vocab_file=, which this transformers ignores: every word would be [UNK])
+    tok = DistilBertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    assert "[UNK]" not in tok.tokenize("who wrote it, in 1984?")   # the words are really in the vocabulary
     torch.manual_seed(0)
     model = DistilBertForQuestionAnswering(DistilBertConfig(vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2,
                                                             n_heads=2, max_position_embeddings=512))
