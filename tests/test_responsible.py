@@ -157,13 +157,18 @@ def test_mix_and_green_list_match_a_plain_python_reference():
     assert 0 < sum(expected) < len(expected)
 
 
+def _low_hash_bits(wm, prev, n):
+    """Token ids 0..n-1 and the low 16 bits of their hash after ``prev``, computed as the watermark does."""
+    seed = rs._mix(prev * 0x9E3779B1 + wm.key)
+    tokens = torch.arange(n)
+    return tokens, rs._mix(seed ^ (tokens * 0x85EBCA6B)) & 0xFFFF
+
+
 def test_a_hash_exactly_at_the_threshold_is_not_green():
     """Green means the low 16 bits of the hash are below gamma * 2^16: exactly gamma of the hash values."""
     wm = rs.Watermark(key=3, gamma=0.25)
     prev = torch.tensor([11])
-    seed = rs._mix(prev * 0x9E3779B1 + wm.key)
-    tokens = torch.arange(400_000)
-    low = rs._mix(seed ^ (tokens * 0x85EBCA6B)) & 0xFFFF
+    tokens, low = _low_hash_bits(wm, prev, 400_000)
     at = tokens[low == 0x4000][:1]
     below, above = tokens[low == 0x3FFF][:1], tokens[low == 0x4001][:1]
     assert len(at) and len(below) and len(above)
@@ -335,9 +340,7 @@ def test_gamma_0_9_threshold_is_int_of_gamma_times_2_to_the_16():
     """int(0.9 * 65536) = 58982: a hash whose low 16 bits are 58982 is red, 58981 is green."""
     wm = rs.Watermark(key=3, gamma=0.9)
     prev = torch.tensor([11])
-    seed = rs._mix(prev * 0x9E3779B1 + wm.key)
-    tokens = torch.arange(1_000_000)
-    low = rs._mix(seed ^ (tokens * 0x85EBCA6B)) & 0xFFFF
+    tokens, low = _low_hash_bits(wm, prev, 1_000_000)
     at, below = tokens[low == 58982][:1], tokens[low == 58981][:1]
     assert len(at) and len(below)
     assert wm.is_green(prev, torch.cat([below, at])).tolist() == [True, False]
