@@ -79,7 +79,8 @@ def start(name: str, roles: list[str] | None = None, profile: str | None = None)
     models = list(dict.fromkeys(f"{spec(r, prof).hub_id}@{spec(r, prof).revision}" for r in (roles or [])))
     _STATE.clear()
     _STATE.update(name=name, profile=prof, device=device, device_name=device_name(device),
-                  models=sorted(set(models)), t0=time.perf_counter(), cpu0=time.process_time())
+                  models=sorted(set(models)), started_at=round(time.time(), 1), t0=time.perf_counter(),
+                  cpu0=time.process_time())
     print(f"profile={prof} | device={device} ({_STATE['device_name']}) | models: {', '.join(models) or 'none'}")
     return dict(_STATE)
 
@@ -95,11 +96,12 @@ def facts() -> dict[str, Any]:
     if not _STATE:
         raise RuntimeError("runfacts.start(...) was not called in this kernel; call it in the first cell.")
     out = {k: v for k, v in _STATE.items() if k not in ("t0", "cpu0")}
-    out.update(versions=_versions(), wall_s=round(time.perf_counter() - _STATE["t0"], 1),
-               cpu_s=round(time.process_time() - _STATE["cpu0"], 1), peak_mem_mb=round(peak_memory_mb()))
-    if _STATE["device"].startswith("cuda"):
-        import torch
+    import torch
 
+    out.update(versions=_versions(), wall_s=round(time.perf_counter() - _STATE["t0"], 1),
+               cpu_s=round(time.process_time() - _STATE["cpu0"], 1), peak_mem_mb=round(peak_memory_mb()),
+               torch_threads=torch.get_num_threads(), ended_at=round(time.time(), 1))
+    if _STATE["device"].startswith("cuda"):
         out["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     return out
 

@@ -14,6 +14,7 @@ import runpy
 import types
 
 import pytest
+import torch
 
 from genai_lib import prepare, registry, runfacts
 
@@ -26,6 +27,9 @@ class Clock:
 
     def __init__(self):
         self.wall, self.cpu = 1000.0, 50.0
+
+    def time(self):
+        return 1_800_000_000.0 + self.wall
 
     def perf_counter(self):
         return self.wall
@@ -71,7 +75,7 @@ def test_start_records_profile_device_and_each_model_once(run, capsys):
     got = runfacts.start("rag", roles=["chat", "embedder"], profile="offline")
     assert capsys.readouterr().out == f"profile=offline | device=cpu (name of cpu) | models: {SMOL}, {MINILM}\n"
     assert got == {"name": "rag", "profile": "offline", "device": "cpu", "device_name": "name of cpu",
-                   "models": sorted([SMOL, MINILM]), "t0": 1000.0, "cpu0": 50.0}
+                   "models": sorted([SMOL, MINILM]), "started_at": 1_800_001_000.0, "t0": 1000.0, "cpu0": 50.0}
     got["name"] = "changed"                       # a copy: the caller cannot change the run's state
     assert runfacts.facts()["name"] == "rag"
     # "text" and "chat" are the same model in offline: listed once
@@ -99,7 +103,8 @@ def test_facts_measure_from_start(run, monkeypatch):
     got = runfacts.facts()
     assert got == {"name": "gan", "profile": "offline", "device": "cpu", "device_name": "name of cpu",
                    "models": [SMOL], "versions": got["versions"], "wall_s": 83.3, "cpu_s": 151.0,
-                   "peak_mem_mb": 1536}
+                   "peak_mem_mb": 1536, "started_at": 1_800_001_000.0, "ended_at": 1_800_001_083.3,
+                   "torch_threads": torch.get_num_threads()}
     import platform
     from importlib import metadata
 
@@ -256,3 +261,24 @@ def test_prepare_runs_as_a_module(monkeypatch, capsys):
     runpy.run_module("genai_lib.prepare", run_name="__main__")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "asr          /c/whisper" and out[1].startswith("models ready in ") and len(out) == 2
+
+
+def test_run_facts_page_gives_the_elapsed_time_of_notebooks_run_side_by_side(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import run_facts_page
+
+    base = {"profile": "offline", "device": "cpu", "device_name": "a CPU", "models": [], "cpu_s": 60.0,
+            "peak_mem_mb": 100, "versions": {"python": "3"}}
+    rows = {"a": (0.0, 300.0), "b": (10.0, 130.0), "c": (140.0, 320.0)}          # two at a time
+    for name, (t0, t1) in rows.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {**base, "name": name, "wall_s": t1 - t0, "started_at": 1e9 + t0, "ended_at": 1e9 + t1}))
+    page = run_facts_page.render(tmp_path, ["a", "b", "c"])
+    assert "**10.0 minutes** of wall time in all" in page                          # 300 + 120 + 180 s
+    assert "they took **5.3 minutes** from the first start to the last finish" in page   # 0 -> 320 s
+    # facts of a notebook kept from an earlier build carry no span of this build: no elapsed time
+    (tmp_path / "c.json").write_text(json.dumps({**base, "name": "c", "wall_s": 180.0}))
+    assert "from the first start" not in run_facts_page.render(tmp_path, ["a", "b", "c"])
