@@ -6,7 +6,9 @@
    it to ``myst build --execute`` through ``JUPYTER_BASE_URL``/``JUPYTER_TOKEN``. The kernels inherit
    the server's environment: ``GENAI_BOOK_BUILD=1``, ``GENAI_RUNFACTS_DIR=_build/runfacts``,
    ``GENAI_PROFILE`` (default ``offline``) and ``GENAI_LIB_HASH`` (a hash of the ``genai_lib`` sources);
-2. runs ``myst build --execute`` for the docx and PDF exports declared in page frontmatter, and the
+2. executes the notebooks two at a time (``GENAI_EXECUTE_PARALLEL``; one torch thread each on 2 cores),
+   longest expected run first, into myst's execution cache (``execute_first``), then
+   runs ``myst build --execute`` for the docx and PDF exports declared in page frontmatter, and the
    HTML site when the project has a local site template (``site: template: ./templates/site`` in
    ``myst.yml``) or ``GENAI_SITE_THEME=book-theme`` asks for myst's official theme (needs internet);
 3. fails (exit 1) when a notebook raised, naming the notebook and the cell, or when an export is
@@ -63,7 +65,7 @@ from bookbuild.myst import myst_command, run_myst  # noqa: E402
 from bookbuild.mystlog import (error_outputs_in_site, execution_errors, is_fatal, notebooks_run,  # noqa: E402
                                reported_errors, tried_network)
 from bookbuild.processes import Processes, on_signal, start_jupyter  # noqa: E402
-from bookbuild.project import declared_exports, site_mode, toc_files  # noqa: E402
+from bookbuild.project import declared_exports, execution_order, site_mode, toc_files  # noqa: E402
 
 SCRIPTS_BIN = REPO / "scripts" / "bin"  # holds the `typst` command myst runs for PDFs
 
@@ -87,6 +89,50 @@ def finish_exports(root: Path, exports: list, config: dict, since: float, logs: 
     return problems
 
 
+def expected_seconds(facts_dir: Path) -> dict[str, float]:
+    """Each notebook's expected wall time: the last build's run facts, else its budget (a setting)."""
+    from budget_table import BUDGET_S, load_facts
+
+    return {**{k: float(v) for k, v in BUDGET_S.items()},
+            **{k: float(f["wall_s"]) for k, f in load_facts(facts_dir).items() if "wall_s" in f}}
+
+
+def execute_first(procs: Processes, root: Path, config: dict, pages: list[Path], env: dict, parallel: int,
+                  logs: Path, args: argparse.Namespace, lines: list[str], t_start: float) -> None:
+    """Execute every executable page, ``parallel`` at a time, into myst's execution cache.
+
+    A separate ``myst build --execute --execute-parallel N`` with the execute-only template, no exports,
+    and a table of contents of just the executable pages, longest expected run first. The main build
+    then finds every page in the cache. Raises :class:`BuildError` when a page raised or myst failed.
+    """
+    order = execution_order(pages, expected_seconds(Path(env["GENAI_RUNFACTS_DIR"])))
+    if not order:
+        return
+    alt = dict(config)
+    alt["project"] = {**(config.get("project") or {}), "toc": [{"file": str(p.relative_to(root))} for p in order]}
+    alt["site"] = {**(config.get("site") or {}), "template": str(REPO / "templates" / "execute-only")}
+    cfg_file = root / ".myst.execute.yml"
+    cfg_file.write_text(yaml.safe_dump(alt, sort_keys=False))
+    cmd = myst_command(alt_config=True) + ["--config", cfg_file.name, "build", "--execute",
+                                           "--execute-parallel", str(parallel), "--html"]
+    print(f"build: executing {len(order)} pages, {parallel} at a time, longest first: "
+          + ", ".join(p.stem for p in order), flush=True)
+    try:
+        with open(logs / "myst-execute.log", "w") as log:
+            proc = procs.popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, bufsize=1)
+            rc = run_myst(proc, lines, log, args)
+    finally:
+        cfg_file.unlink(missing_ok=True)
+    problems = list(dict.fromkeys(execution_errors(root, lines))) or error_outputs_in_site(root, t_start)
+    if rc == -1:
+        problems.append("the build stopped at the first notebook error (--keep-going runs everything)")
+    elif rc != 0:
+        problems.append(f"myst exited with code {rc} while executing the notebooks; see {logs / 'myst-execute.log'}")
+    if problems:
+        raise BuildError("the book build failed:\n  - " + "\n  - ".join(problems))
+
+
 def build(args: argparse.Namespace) -> dict:
     root = Path(args.project).resolve()
     config = yaml.safe_load((root / "myst.yml").read_text())
@@ -107,13 +153,13 @@ def build(args: argparse.Namespace) -> dict:
                TQDM_DISABLE=os.environ.get("TQDM_DISABLE", "1"), HF_HUB_DISABLE_PROGRESS_BARS="1",
                TRANSFORMERS_VERBOSITY=os.environ.get("TRANSFORMERS_VERBOSITY", "error"),  # no load chatter on pages
                PATH=os.pathsep.join([str(SCRIPTS_BIN), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    # Notebooks execute one at a time, each kernel with the thread policy's threads (genai_lib.core: the
-    # available cores, at most 4). GENAI_EXECUTE_PARALLEL=N asks myst for N at once (--execute-parallel);
-    # it is off by default: with mystmd 1.11 on a 2-core machine the notebooks still ran one after another,
-    # and the flag made the Typst PDF export go missing in the fixture build (tests/test_book_build.py).
+    # Notebooks execute two at a time (GENAI_EXECUTE_PARALLEL=N: N at once; 1: one after another), and the
+    # kernels share the thread policy's threads (genai_lib.core: the available cores, at most 4), so a
+    # 2-core machine runs two one-thread kernels. The book's models are small: a second torch thread makes
+    # decoding no faster and training 1.2-1.6x faster at up to twice the CPU (bench/workloads.py).
     from genai_lib.core import thread_count  # the one thread policy, shared with the kernels
 
-    parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or 1))
+    parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or min(2, thread_count())))
     env.setdefault("GENAI_THREADS", str(max(1, thread_count() // parallel)))
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
@@ -133,6 +179,12 @@ def build(args: argparse.Namespace) -> dict:
     try:
         base, token = start_jupyter(procs, root, env, logs)
         env.update(JUPYTER_BASE_URL=base, JUPYTER_TOKEN=token)
+        lines: list[str] = []
+        if parallel > 1:
+            try:
+                execute_first(procs, root, config, pages, env, parallel, logs, args, lines, t_start)
+            finally:
+                summary["executed"], summary["cached"] = notebooks_run(lines)
         cmd = myst_command(alt_config=mode != "local")
         if mode != "local":  # book-theme, or no site: run myst with a config naming another site template
             alt = dict(config)
@@ -142,10 +194,12 @@ def build(args: argparse.Namespace) -> dict:
             alt_config.write_text(yaml.safe_dump(alt, sort_keys=False))
             cmd += ["--config", alt_config.name]
         # --html executes every page of the toc; with the execute-only template it writes no site
-        cmd += ["build", "--execute"] + (["--execute-parallel", str(parallel)] if parallel > 1 else []) \
-            + ["--html"] + [f"--{f}" for f in sorted({e.format for e in exports})]
+        # One notebook at a time here: each export (docx, PDF) runs in its own myst session, and two sessions
+        # executing the same notebook at once share one kernel and cancel each other's cells. After
+        # execute_first every page comes from the execution cache.
+        cmd += ["build", "--execute", "--execute-parallel", "1", "--html"] \
+            + [f"--{f}" for f in sorted({e.format for e in exports})]
         print(f"build: {Path(cmd[0]).name} {' '.join(cmd[1:])}", flush=True)
-        lines: list[str] = []
         with open(logs / "myst-build.log", "w") as log:
             proc = procs.popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, bufsize=1)

@@ -242,12 +242,12 @@ def test_failed_export_fails_the_build(tmp_path):
 def test_interrupted_build_leaves_no_process(tmp_path):
     proj = make_project(tmp_path, lib=False)
     add_notebook(proj, "slow", ["import time\ntime.sleep(120)"])
-    log = proj / "_build" / "logs" / "myst-build.log"
+    logs = [proj / "_build" / "logs" / name for name in ("myst-execute.log", "myst-build.log")]  # parallel or not
     proc = subprocess.Popen([sys.executable, str(BUILD), "--project", str(proj), "--quiet", "--no-exports"],
                             env=build_env(proj), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 240:
-        if log.exists() and "Executing notebook (notebooks/slow.ipynb)" in log.read_text():
+        if any(log.exists() and "Executing notebook (notebooks/slow.ipynb)" in log.read_text() for log in logs):
             break
         time.sleep(0.5)
     else:
@@ -261,6 +261,40 @@ def test_interrupted_build_leaves_no_process(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert leftovers(proj) == [], "an interrupted build must stop its jupyter server, kernels and node"
+
+
+def test_notebooks_execute_side_by_side_longest_first_then_exports_come_from_the_cache(tmp_path):
+    proj = make_project(tmp_path, lib=False)
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    for name in ("nap_a", "nap_b"):
+        add_notebook(proj, name, [f"import time\nt0 = time.time()\ntime.sleep(8)\n"
+                                  f"open({str(stamps / name)!r}, 'w').write(f'{{t0}} {{time.time()}}')"])
+    env = {**build_env(proj), "GENAI_EXECUTE_PARALLEL": "2"}
+    env.pop("GENAI_THREADS", None)
+    r = subprocess.run([sys.executable, str(BUILD), "--project", str(proj), "--quiet"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    (a0, a1), (b0, b1) = [map(float, (stamps / n).read_text().split()) for n in ("nap_a", "nap_b")]
+    assert max(a0, b0) < min(a1, b1), "the two notebooks did not run at the same time"
+    # the export and site pass executed nothing: every page came from the parallel pass's cache
+    assert "Executing notebook" not in (proj / "_build" / "logs" / "myst-build.log").read_text()
+    assert "Executing notebook" in (proj / "_build" / "logs" / "myst-execute.log").read_text()
+    assert "2 at a time" in r.stdout
+    assert all(e.stat().st_size > 0 for e in [proj / "exports" / "paper.docx", proj / "exports" / "paper.pdf"])
+    assert not (proj / ".myst.execute.yml").exists()
+
+
+def test_execution_order_is_longest_first(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bookbuild.project import execution_order
+
+    proj = make_project(tmp_path, lib=False)
+    for name in ("short", "long"):
+        add_notebook(proj, name, ["print(1)"])
+    pages = [proj / "chapters" / "paper.md"] + [proj / "notebooks" / f"{n}.ipynb" for n in ("squares", "short", "long")]
+    order = [p.stem for p in execution_order(pages, {"long": 300, "short": 5})]
+    assert order == ["long", "short", "paper", "squares"]   # unknown pages keep their order, after the known
 
 
 def test_typst_command_compiles_a_tablex_table(tmp_path):
@@ -535,7 +569,7 @@ def test_local_site_template_builds_the_site(tmp_path):
     res = run_build(proj, "--no-exports", timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "the book's own template" in res.stdout
-    assert "build: jupyter-book build --execute --html" in res.stdout   # Jupyter Book 2's CLI builds the site
+    assert "build: jupyter-book build --execute --execute-parallel 1 --html" in res.stdout   # Jupyter Book 2's CLI builds the site
     html = (proj / "_build" / "html" / "index.html").read_text()
     assert "paper" in html and "squares" in html
     assert leftovers(proj) == []

@@ -109,3 +109,14 @@ def site_mode(root: Path, config: dict) -> tuple[str | None, str]:
     return None, "HTML site NOT built: the book's site template (templates/site) does not exist yet."
 
 
+
+
+def execution_order(pages: list[Path], expected_s: dict[str, float]) -> list[Path]:
+    """The executable pages, longest expected run first (then in table-of-contents order).
+
+    With several notebooks executing at once, starting the longest ones first keeps a long notebook
+    from starting last and running alone at the end (longest-processing-time-first scheduling).
+    ``expected_s`` maps a page's stem (``diffusion``) to its expected seconds; unknown pages count 0.
+    """
+    runnable = [p for p in pages if is_executable(p)]
+    return sorted(runnable, key=lambda p: -float(expected_s.get(p.stem, 0.0)))
