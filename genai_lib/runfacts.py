@@ -106,6 +106,19 @@ def facts() -> dict[str, Any]:
     return out
 
 
+def elapsed_s(runs: list[dict[str, Any]]) -> float | None:
+    """Seconds from the first run's start to the last one's end, for notebooks executed side by side.
+
+    ``None`` when a run lacks its start or end time, or when the span is not shorter than the runs' summed
+    wall time: then the runs did not all come from one build (a notebook kept from an earlier build's
+    execution cache), and the span would mean nothing.
+    """
+    if not runs or any("started_at" not in r or "ended_at" not in r for r in runs):
+        return None
+    span = max(r["ended_at"] for r in runs) - min(r["started_at"] for r in runs)
+    return span if span < sum(r["wall_s"] for r in runs) else None
+
+
 def findings(*lines: str) -> None:
     """Show what this run found, as a short markdown list, for a chapter to embed.
 

@@ -45,6 +45,8 @@ def load_facts(facts_dir: Path) -> dict[str, dict]:
 
 def render(facts: dict[str, dict]) -> str:
     """The markdown table (with its stamp line), budgets beside the measured figures."""
+    from genai_lib.runfacts import elapsed_s
+
     lines = ["| notebook | budget (wall, 2 cores) | measured wall (CPU) | peak memory |", "|---|---:|---:|---:|"]
     total_budget = total_wall = total_cpu = 0.0
     measured = []
@@ -67,8 +69,12 @@ def render(facts: dict[str, dict]) -> str:
         profiles = sorted({f["profile"] for f in measured})
         devices = sorted({f["device_name"] for f in measured})
         stamp = time.strftime("%Y-%m-%d", time.gmtime(max(os.path.getmtime(f["_path"]) for f in measured)))
+        threads = sorted({f["torch_threads"] for f in measured if "torch_threads" in f})
+        span = elapsed_s(measured) if len(measured) == len(BUDGET_S) else None
+        side = (f" The build executed them side by side ({'/'.join(map(str, threads)) or '?'} torch thread(s) "
+                f"each): {span / 60:.1f} min from the first start to the last finish." if span is not None else "")
         lines += ["", f"Measured by the run facts of a book build: profile {', '.join(profiles)}, on "
-                  f"{'; '.join(devices)}, {stamp}; regenerate with `python scripts/budget_table.py` after a build."]
+                  f"{'; '.join(devices)}, {stamp}; regenerate with `python scripts/budget_table.py` after a build.{side}"]
     else:
         lines += ["", "No run facts found: build the book, then run `python scripts/budget_table.py`."]
     return "\n".join(lines)

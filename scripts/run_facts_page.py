@@ -29,6 +29,7 @@ def render(facts_dir: Path, notebooks: list[str]) -> str:
     """The page's markdown: a table of every notebook's run facts, totals, and the model registry."""
     from genai_lib import registry
     from genai_lib.core import PROFILES
+    from genai_lib.runfacts import elapsed_s
 
     facts = {}
     for path in sorted(facts_dir.glob("*.json")):
@@ -47,12 +48,9 @@ def render(facts_dir: Path, notebooks: list[str]) -> str:
         total_wall = sum(r["wall_s"] for r in rows)
         total_cpu = sum(r["cpu_s"] for r in rows)
         first = rows[0]
-        # The notebooks execute side by side: from the first start to the last end is less than the sum.
-        # Facts kept from an earlier build (a notebook that was not re-executed) make the span meaningless.
-        spans = [(r["started_at"], r["ended_at"]) for r in rows if "started_at" in r and "ended_at" in r]
-        span = max(e for _, e in spans) - min(s for s, _ in spans) if len(spans) == len(rows) else None
+        span = elapsed_s(rows)  # the notebooks execute side by side: less than the summed wall time
         elapsed = (f" Executed side by side, they took **{span / 60:.1f} minutes** from the first start to the "
-                   "last finish." if span is not None and span < total_wall else "")
+                   "last finish." if span is not None else "")
         lines += [f"Profile **{first['profile']}** on **{_cell(first['device_name'])}**; "
                   f"{len(rows)} notebooks, **{total_wall / 60:.1f} minutes** of wall time in all "
                   f"({total_cpu / 60:.1f} minutes of CPU time).{elapsed}", "",

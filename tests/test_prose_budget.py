@@ -46,3 +46,18 @@ def test_the_table_shows_the_run_facts(tmp_path):
     assert budget_table.main(["--facts", str(facts), "--readme", str(readme), "--check"]) == 0
     (facts / "vae.json").write_text(json.dumps(fact("vae", 25.0, 31.0, 600)))
     assert budget_table.main(["--facts", str(facts), "--readme", str(readme), "--check"]) == 1
+
+
+def test_the_stamp_gives_the_elapsed_time_when_every_notebook_ran_side_by_side(tmp_path):
+    facts, readme = tmp_path / "facts", tmp_path / "README.md"
+    facts.mkdir()
+    for i, name in enumerate(budget_table.BUDGET_S):   # two at a time: each pair starts when the last ends
+        f = {**fact(name, 60.0, 60.0, 500), "torch_threads": 1,
+             "started_at": 1e9 + 60 * (i // 2), "ended_at": 1e9 + 60 * (i // 2) + 60}
+        (facts / f"{name}.json").write_text(json.dumps(f))
+    readme.write_text(f"{budget_table.START}\n{budget_table.END}\n")
+    budget_table.main(["--facts", str(facts), "--readme", str(readme)])
+    n = len(budget_table.BUDGET_S)
+    assert f"**{n:.1f} min ({n:.1f} min CPU)**" in readme.read_text()
+    assert (f"side by side (1 torch thread(s) each): {((n + 1) // 2):.1f} min from the first start to the last "
+            "finish") in readme.read_text()

@@ -282,3 +282,11 @@ def test_run_facts_page_gives_the_elapsed_time_of_notebooks_run_side_by_side(tmp
     # facts of a notebook kept from an earlier build carry no span of this build: no elapsed time
     (tmp_path / "c.json").write_text(json.dumps({**base, "name": "c", "wall_s": 180.0}))
     assert "from the first start" not in run_facts_page.render(tmp_path, ["a", "b", "c"])
+
+
+def test_elapsed_is_the_span_of_one_build_only():
+    a = {"wall_s": 100.0, "started_at": 0.0, "ended_at": 100.0}
+    b = {"wall_s": 50.0, "started_at": 20.0, "ended_at": 70.0}
+    assert runfacts.elapsed_s([a, b]) == 100.0                      # side by side: 100 s, not 150
+    assert runfacts.elapsed_s([a, {**b, "started_at": 5000.0, "ended_at": 5050.0}]) is None   # two builds
+    assert runfacts.elapsed_s([a, {"wall_s": 50.0}]) is None and runfacts.elapsed_s([]) is None
