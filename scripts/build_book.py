@@ -108,8 +108,12 @@ def execute_first(procs: Processes, root: Path, config: dict, pages: list[Path],
     order = execution_order(pages, expected_seconds(Path(env["GENAI_RUNFACTS_DIR"])))
     if not order:
         return
+    # Without `github`, myst does not run git for every page's edit URL before executing it. With it, a cold
+    # build of the book executed diffusion, listed first, last of all; without it, the pages queue for an
+    # execution slot in this order (tests/test_book_build.py).
+    project = {k: v for k, v in (config.get("project") or {}).items() if k != "github"}
     alt = dict(config)
-    alt["project"] = {**(config.get("project") or {}), "toc": [{"file": str(p.relative_to(root))} for p in order]}
+    alt["project"] = {**project, "toc": [{"file": str(p.relative_to(root))} for p in order]}
     alt["site"] = {**(config.get("site") or {}), "template": str(REPO / "templates" / "execute-only")}
     cfg_file = root / ".myst.execute.yml"
     cfg_file.write_text(yaml.safe_dump(alt, sort_keys=False))
@@ -161,6 +165,9 @@ def build(args: argparse.Namespace) -> dict:
 
     parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or min(2, thread_count())))
     env.setdefault("GENAI_THREADS", str(max(1, thread_count() // parallel)))
+    # OpenMP's default for every thread of a kernel too (torch.set_num_threads only sets the calling
+    # thread's; the evaluation notebook reported 2 threads at its end with GENAI_THREADS=1 alone)
+    env.setdefault("OMP_NUM_THREADS", env["GENAI_THREADS"])
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
         print("build: genai_lib or GENAI_PROFILE changed and these pages do not declare "

@@ -270,6 +270,14 @@ def test_notebooks_execute_side_by_side_longest_first_then_exports_come_from_the
     for name in ("nap_a", "nap_b"):
         add_notebook(proj, name, [f"import time\nt0 = time.time()\ntime.sleep(8)\n"
                                   f"open({str(stamps / name)!r}, 'w').write(f'{{t0}} {{time.time()}}')"])
+    facts = proj / "_build" / "runfacts"                  # the last build's run facts: nap_b took longest
+    facts.mkdir(parents=True)
+    for name, wall in {"nap_a": 1.0, "nap_b": 100.0}.items():
+        (facts / f"{name}.json").write_text(json.dumps({"name": name, "wall_s": wall}))
+    # a git repository with `github` set: myst then runs git for each page's edit URL, in any order
+    (proj / "myst.yml").write_text((proj / "myst.yml").read_text().replace(
+        "project:\n", "project:\n  github: https://github.com/example/fixture\n", 1))
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
     env = {**build_env(proj), "GENAI_EXECUTE_PARALLEL": "2"}
     env.pop("GENAI_THREADS", None)
     r = subprocess.run([sys.executable, str(BUILD), "--project", str(proj), "--quiet"], env=env,
@@ -279,8 +287,11 @@ def test_notebooks_execute_side_by_side_longest_first_then_exports_come_from_the
     assert max(a0, b0) < min(a1, b1), "the two notebooks did not run at the same time"
     # the export and site pass executed nothing: every page came from the parallel pass's cache
     assert "Executing notebook" not in (proj / "_build" / "logs" / "myst-build.log").read_text()
-    assert "Executing notebook" in (proj / "_build" / "logs" / "myst-execute.log").read_text()
-    assert "2 at a time" in r.stdout
+    executed = re.findall(r"Executing notebook \((.+?)\)", (proj / "_build" / "logs" / "myst-execute.log").read_text())
+    assert executed[0] == "notebooks/nap_b.ipynb", executed        # longest first (not last, as the toc's index)
+    assert sorted(executed) == ["chapters/paper.md", "notebooks/nap_a.ipynb", "notebooks/nap_b.ipynb",
+                                "notebooks/squares.ipynb"]
+    assert "2 at a time, longest first: nap_b, nap_a" in r.stdout
     assert all(e.stat().st_size > 0 for e in [proj / "exports" / "paper.docx", proj / "exports" / "paper.pdf"])
     assert not (proj / ".myst.execute.yml").exists()
 
