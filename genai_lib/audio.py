@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genai_lib.core import GenAIError, get_device, get_profile
+from genai_lib.core import GenAIError, get_device, get_profile, thread_count
 from genai_lib.registry import resolve, spec
 
 ASR_SAMPLE_RATE = 16_000
@@ -166,7 +166,8 @@ class SpeechRecognizer:
         if self.spec.kind == "whisper":
             from faster_whisper import WhisperModel
 
-            self._model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=2)
+            # CTranslate2 sets OpenMP's thread count for this process: keep it to the library's policy
+            self._model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=thread_count())
             self._pipe = None
         else:
             from transformers import pipeline
