@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         sys.exit(f"unknown mode(s) {bad}; choose from {MODES}")
     torch.manual_seed(0)
     if args.real:
-        folder = registry.model_path("chat", "offline")
+        folder = registry.resolve("chat", "offline").source
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
         tok = AutoTokenizer.from_pretrained(args.tokenizer or folder)
         model.generation_config.eos_token_id = None  # always generate exactly --new-tokens
