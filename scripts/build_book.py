@@ -165,8 +165,7 @@ def build(args: argparse.Namespace) -> dict:
 
     parallel = max(1, int(os.environ.get("GENAI_EXECUTE_PARALLEL") or min(2, thread_count())))
     env.setdefault("GENAI_THREADS", str(max(1, thread_count() // parallel)))
-    # OpenMP's default for every thread of a kernel too (torch.set_num_threads only sets the calling
-    # thread's; the evaluation notebook reported 2 threads at its end with GENAI_THREADS=1 alone)
+    # and the same for the kernels' other OpenMP users that read the variable (numpy's BLAS, among others)
     env.setdefault("OMP_NUM_THREADS", env["GENAI_THREADS"])
     dropped = invalidate_undeclared(root, pages, env)
     if dropped:
