@@ -123,7 +123,7 @@ def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu") -> Dif
     cfg.validate()
     torch.manual_seed(cfg.seed)
     net = Denoiser(cfg).to(device)
-    if cfg.arch == "unet":  # channels-last convolutions: about a sixth less time per CPU step (bench/workloads.py)
+    if cfg.arch == "unet":  # channels-last convolutions: about a fifth less time per CPU step (bench/workloads.py)
         net = net.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(net).requires_grad_(False).eval()
     return DiffusionModel(cfg, net, ema)

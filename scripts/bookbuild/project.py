@@ -109,8 +109,6 @@ def site_mode(root: Path, config: dict) -> tuple[str | None, str]:
     return None, "HTML site NOT built: the book's site template (templates/site) does not exist yet."
 
 
-
-
 def execution_order(pages: list[Path], expected_s: dict[str, float]) -> list[Path]:
     """The executable pages, longest expected run first (then in table-of-contents order).
 
