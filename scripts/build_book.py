@@ -89,6 +89,17 @@ def finish_exports(root: Path, exports: list, config: dict, since: float, logs: 
     return problems
 
 
+def run_problems(root: Path, lines: list[str], rc: int, since: float, log: Path) -> list[str]:
+    """What went wrong in one myst run: the notebooks (and cells) that raised, else error outputs in the
+    site written since ``since``, and how myst ended (``rc``; -1 = stopped at the first notebook error)."""
+    problems = list(dict.fromkeys(execution_errors(root, lines))) or error_outputs_in_site(root, since)
+    if rc == -1:
+        problems.append("the build stopped at the first notebook error (--keep-going runs everything)")
+    elif rc != 0:
+        problems.append(f"myst exited with code {rc}; see {log}")
+    return problems
+
+
 def expected_seconds(facts_dir: Path) -> dict[str, float]:
     """Each notebook's expected wall time: the last build's run facts, else its budget (a setting)."""
     from budget_table import BUDGET_S, load_facts
@@ -128,11 +139,7 @@ def execute_first(procs: Processes, root: Path, config: dict, pages: list[Path],
             rc = run_myst(proc, lines, log, args)
     finally:
         cfg_file.unlink(missing_ok=True)
-    problems = list(dict.fromkeys(execution_errors(root, lines))) or error_outputs_in_site(root, t_start)
-    if rc == -1:
-        problems.append("the build stopped at the first notebook error (--keep-going runs everything)")
-    elif rc != 0:
-        problems.append(f"myst exited with code {rc} while executing the notebooks; see {logs / 'myst-execute.log'}")
+    problems = run_problems(root, lines, rc, t_start, logs / "myst-execute.log")
     if problems:
         raise BuildError("the book build failed:\n  - " + "\n  - ".join(problems))
 
@@ -212,11 +219,7 @@ def build(args: argparse.Namespace) -> dict:
             rc = run_myst(proc, lines, log, args)
         executed, cached = notebooks_run(lines)
         summary.update(myst_exit=rc, executed=executed, cached=cached, seconds=round(time.time() - t_start, 1))
-        problems = list(dict.fromkeys(execution_errors(root, lines))) or error_outputs_in_site(root, t_start)
-        if rc == -1:
-            problems.append("the build stopped at the first notebook error (--keep-going runs everything)")
-        elif rc != 0:
-            problems.append(f"myst exited with code {rc}; see {logs / 'myst-build.log'}")
+        problems = run_problems(root, lines, rc, t_start, logs / "myst-build.log")
         if tried_network(lines):
             problems.append("myst tried to download something (a template?) and there is no network; "
                             "exports need `template: ../templates/<kind>` and the site `site: template: ./templates/site`"
