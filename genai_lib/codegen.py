@@ -200,6 +200,30 @@ def extract_code(reply: str, entry_point: str) -> str:
     return rest + "\n" if nl < 0 else imports + rest[:nl + 1] + truncate(rest[nl + 1:])
 
 
+def reply_complete(reply: str, entry_point: str) -> bool:
+    """Whether more text could still change what :func:`extract_code` takes out of ``reply``.
+
+    True once the first code block is closed, or once the function's ``def`` line is complete and a
+    stop sequence follows it: whatever the model writes next is cut off anyway. Generation uses it
+    to stop a reply early (``done`` of :meth:`genai_lib.text.LanguageModel.chat_batch`).
+    """
+    reply = reply.rstrip()                       # the caller strips the reply: a stop must not end it
+    m = re.search(r"```(?:python|py)?[^\n]*\n", reply)
+    if m is None:
+        return False
+    code = reply[m.end():]
+    if "```" in code:
+        return True
+    i = code.find(f"def {entry_point}(")
+    nl = code.find("\n", i)
+    return i >= 0 and nl >= 0 and any(s in code[nl + 1:] for s in STOP_SEQUENCES)
+
+
+def body_complete(completion: str) -> bool:
+    """Whether :func:`truncate` already cuts ``completion`` (a base model's continuation of the prompt)."""
+    return any(s in completion.rstrip() for s in STOP_SEQUENCES)
+
+
 def tests_for(task: CodeTask) -> str:
     """The trusted code the sandbox runs after a solution: the hidden tests and the call of ``check``."""
     return f"{task.tests}\ncheck({task.entry_point})\n"
@@ -234,11 +258,13 @@ def complete(lm: LanguageModel, tasks: Sequence[CodeTask], generation: Generatio
     """
     if uses_chat(lm):
         msgs = [f"{CHAT_INSTRUCTION}\n\n```python\n{t.prompt}```" for t in tasks for _ in range(n)]
-        outs = lm.chat_batch(msgs, generation, batch_size=batch_size, progress=progress)
+        outs = lm.chat_batch(msgs, generation, batch_size=batch_size, progress=progress,
+                             done=lambda i, reply: reply_complete(reply, tasks[i // n].entry_point))
         sols = [extract_code(o, tasks[i // n].entry_point) for i, o in enumerate(outs)]
     else:
         prompts = [t.prompt for t in tasks for _ in range(n)]
-        outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress)
+        outs = lm.generate_batch(prompts, generation, batch_size=batch_size, progress=progress,
+                                 done=lambda i, body: body_complete(body))
         sols = [tasks[i // n].prompt + truncate(o) for i, o in enumerate(outs)]
     return [sols[i * n:(i + 1) * n] for i in range(len(tasks))]
 # [end:complete]

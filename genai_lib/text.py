@@ -13,10 +13,11 @@ Typical use::
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +29,8 @@ from genai_lib.registry import load_pretrained, resolve
 
 Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
+#: Tokens decoded between two looks at which rows of a batch have finished (:meth:`LanguageModel.generate_batch`).
+DECODE_CHUNK = 16
 
 
 # [start:generationconfig]
@@ -99,6 +102,12 @@ PRESETS: dict[str, GenerationConfig] = {
 def preset(profile: str | None = None, **overrides: Any) -> GenerationConfig:
     """The profile's preset :class:`GenerationConfig`, with ``overrides`` applied."""
     return preset_of(PRESETS, profile, **overrides)
+
+
+def _eos_ids(model) -> list[int]:
+    """The token ids that end a row in ``model.generate`` (its generation config's ``eos_token_id``)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
 
 class LanguageModel:
@@ -177,7 +186,7 @@ class LanguageModel:
     @torch.no_grad()
     def generate_batch(self, prompts: Sequence[str], config: GenerationConfig | None = None, batch_size: int = 16,
                        progress: bool = False, logits_processor: Sequence[Any] | None = None,
-                       **overrides: Any) -> list[str]:
+                       done: Callable[[int, str], bool] | None = None, **overrides: Any) -> list[str]:
         """Continue many prompts at once; the answers come back in the order of ``prompts``.
 
         Prompts of different lengths are *left*-padded, so that every row's last real token sits in the
@@ -186,6 +195,11 @@ class LanguageModel:
         little more than the time of one. With sampling, the draws differ from one-by-one calls (the
         random numbers are shared out across the batch) but are repeatable with a fixed ``seed``.
 
+        A batch is decoded :data:`DECODE_CHUNK` tokens at a time. After each chunk the rows that have
+        finished (end-of-text, or ``done``) leave the batch, with their part of the KV cache, so the
+        rest go on without computing padding for them (``transformers`` alone keeps every row to the
+        end). Greedy tokens are the same either way; ``bench/ragged.py`` measures the gain.
+
         Args:
             prompts: the texts to continue (used verbatim, no chat template).
             config: decoding options; the profile's preset when ``None``.
@@ -193,6 +207,9 @@ class LanguageModel:
             progress: show a progress bar over the batches.
             logits_processor: extra ``transformers`` logits processors applied at every step (e.g. a
                 watermark, :class:`genai_lib.responsible.Watermark`).
+            done: ``done(i, text)`` says whether prompt ``i``'s continuation so far is all the caller
+                needs (e.g. a code block that is closed); such a row stops early. The text returned
+                is then shorter, but agrees with the full run on everything up to that point.
             **overrides: any :class:`GenerationConfig` field.
 
         Returns:
@@ -225,24 +242,68 @@ class LanguageModel:
                 enc = self.tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
                                      add_special_tokens=False)
                 enc = {k: v.to(self.device) for k, v in enc.items()}  # input_ids, attention_mask: (B, T)
-                out = self.model.generate(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id,
-                                          logits_processor=processors)  # (B, T+new)
-                new = out[:, enc["input_ids"].shape[1]:]  # (B, new)
-                for i, row in zip(rows, new):
+                news = self._decode_ragged(enc, cfg, processors, rows, done)
+                for i, row in zip(rows, news):
                     results[i] = self.tokenizer.decode(row, skip_special_tokens=True)
         finally:
             self.tokenizer.padding_side = old_side
         return results
 
+    def _decode_ragged(self, enc: dict[str, torch.Tensor], cfg: GenerationConfig, processors, rows: list[int],
+                       done: Callable[[int, str], bool] | None) -> list[torch.Tensor]:
+        """Decode one left-padded batch in chunks, dropping finished rows; the new tokens of each row."""
+        ids, mask = enc["input_ids"], enc["attention_mask"]                    # (B, T)
+        hf = cfg.to_hf()
+        prompt_len, budget = ids.shape[1], hf.pop("max_new_tokens")
+        pad = self.tokenizer.pad_token_id
+        chunk = budget if cfg.num_beams > 1 else DECODE_CHUNK              # beams cannot be split up
+        stops = torch.tensor(_eos_ids(self.model), dtype=torch.long, device=ids.device)
+        # transformers 5.x renamed ``past_key_values`` to ``cache`` (in and out); use whichever this one has
+        cache_arg = "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
+        alive = list(range(len(rows)))                                       # batch rows still decoding
+        news: list[torch.Tensor] = [ids.new_empty(0)] * len(rows)
+        cache, made = None, 0
+        while alive:
+            step = min(chunk, budget - made)
+            extra = {} if cache is None else {cache_arg: cache}
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **hf, max_new_tokens=step,
+                                      pad_token_id=pad, logits_processor=processors,
+                                      return_dict_in_generate=True, **extra)
+            seqs = out.sequences                                               # (b, t + step)
+            new = seqs[:, ids.shape[1]:]                                       # (b, ≤ step)
+            made += new.shape[1]
+            over = made >= budget or new.shape[1] < step                       # budget spent, or all rows ended
+            keep = []
+            for j, r in enumerate(alive):
+                row_new = seqs[j, prompt_len:]
+                ended = over or bool(torch.isin(new[j], stops).any())
+                if not ended and done is not None:
+                    ended = done(rows[r], self.tokenizer.decode(row_new, skip_special_tokens=True))
+                if ended:
+                    news[r] = row_new
+                else:
+                    keep.append(j)
+            if not keep:
+                break
+            cache = getattr(out, cache_arg)
+            idx = torch.tensor(keep, device=ids.device)
+            if len(keep) < len(alive):
+                cache.batch_select_indices(idx)                                # keep the cache of live rows
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], new.shape[1])], dim=1)[idx]
+            ids = seqs[idx]
+            alive = [alive[j] for j in keep]
+        return news
+
     def chat_batch(self, conversations: Sequence[str | Messages], config: GenerationConfig | None = None,
                    system: str | None = None, batch_size: int = 16, progress: bool = False,
-                   logits_processor: Sequence[Any] | None = None, **overrides: Any) -> list[str]:
+                   logits_processor: Sequence[Any] | None = None, done: Callable[[int, str], bool] | None = None,
+                   **overrides: Any) -> list[str]:
         """:meth:`chat` for many messages (or conversations) at once, batched like :meth:`generate_batch`."""
         if isinstance(conversations, str):
             raise GenAIError("chat_batch takes a list of messages; for one message call chat().")  # pragma: no mutate  (message wording)
         prompts = [self.format_chat(c, system) for c in conversations]
         outs = self.generate_batch(prompts, config, batch_size=batch_size, progress=progress,
-                                   logits_processor=logits_processor, **overrides)
+                                   logits_processor=logits_processor, done=done, **overrides)
         return [o.strip() for o in outs]
 
     def stream(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> Iterator[str]:

@@ -124,6 +124,36 @@ def test_extract_code_keeps_imports_cuts_examples_and_ignores_prose():
     assert codegen.extract_code("```python\nx = 1\n```", "add") == "x = 1\n"
 
 
+REPLIES = [
+    "Sure:\n```python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```\nThis adds two numbers.",
+    "```py\nimport math\n\ndef add(a, b):\n    # the sum\n    return a + b\n```",
+    "def add(a, b) is easy.\n```python\nfrom os import sep\ndef add(a, b):\n    return a + b\n\nassert add(1, 1) == 2\n",
+    "```python\ndef add(a, b):\n    return a + b\ndef add_three(a, b, c):\n    return a + b + c\n```",
+    "```python\ndef helper():\n    pass\n```\nand then\n```python\ndef add(a, b):\n    return 0\n```",
+    "```python\ndef add(a, b):\n#\n    return a + b\n\nif __name__ == '__main__':\n    print(1)\n",
+    "No code here, just prose about def add(a, b):\n    return a + b\n\nprint(2)",
+]
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+def test_a_reply_called_complete_extracts_the_same_code_as_the_whole_reply(reply):
+    """Stopping generation where reply_complete first holds never changes the extracted solution."""
+    whole = codegen.extract_code(reply.strip(), "add")
+    cuts = [k for k in range(1, len(reply) + 1) if codegen.reply_complete(reply[:k], "add")]
+    for k in cuts:
+        assert codegen.extract_code(reply[:k].strip(), "add") == whole, reply[:k]
+    assert bool(cuts) == ("```" in reply)                                    # each fenced reply ends early
+    assert not cuts or cuts == list(range(cuts[0], len(reply) + 1))          # and stays complete after that
+
+
+@pytest.mark.parametrize("body", ["    return a + b\n\ndef extra():\n    pass\n", "    return 1\n# done\nx = 2",
+                                  "    return 1\nprint(add(1, 2))", "    return 1\n    "])
+def test_a_body_called_complete_is_cut_the_same_as_the_whole_body(body):
+    cuts = [k for k in range(1, len(body) + 1) if codegen.body_complete(body[:k])]
+    assert all(codegen.truncate(body[:k]) == codegen.truncate(body) for k in cuts)
+    assert bool(cuts) == any(s in body for s in codegen.STOP_SEQUENCES)
+
+
 def test_check_uses_the_given_sandbox_limits():
     add = TASKS[0]
     noisy = add.prompt + "    print('x' * 8192)\n    return a + b\n"
@@ -153,13 +183,18 @@ class _StubCoder:
         self.answer, self.calls, self.profile = answer, [], profile
         self.tokenizer = SimpleNamespace(chat_template="{{ messages }}" if chat else None)
 
-    def generate_batch(self, prompts, generation, batch_size=1, progress=False):
-        self.calls.append(("generate", list(prompts), generation, batch_size, progress))
-        return [self.answer(i, p) for i, p in enumerate(prompts)]
+    @staticmethod
+    def _stop_early(i, answer, done):
+        """Like ``LanguageModel.generate_batch``: a row stops at the first point where ``done`` holds."""
+        return next((answer[:k] for k in range(1, len(answer)) if done(i, answer[:k])), answer)
 
-    def chat_batch(self, messages, generation, batch_size=1, progress=False):
+    def generate_batch(self, prompts, generation, batch_size=1, progress=False, done=None):
+        self.calls.append(("generate", list(prompts), generation, batch_size, progress))
+        return [self._stop_early(i, self.answer(i, p), done) for i, p in enumerate(prompts)]
+
+    def chat_batch(self, messages, generation, batch_size=1, progress=False, done=None):
         self.calls.append(("chat", list(messages), generation, batch_size, progress))
-        return [self.answer(i, m) for i, m in enumerate(messages)]
+        return [self._stop_early(i, self.answer(i, m), done).strip() for i, m in enumerate(messages)]
 
 
 def test_complete_with_a_base_model_continues_each_prompt_n_times():

@@ -162,6 +162,53 @@ def test_chat_batch_equals_chat_and_sampling_is_repeatable(tiny_lm):
     assert len(set(tiny_lm.generate_batch(["abc"] * 6, cfg))) > 1  # rows draw different random numbers
 
 
+class _EndAfterARun:
+    """A logits processor that ends a row (forces its end-of-text token) once it repeated its last token
+    ``2 + token % 9`` times (the tiny random model repeats one token over and over).
+
+    The rule depends only on the row's own tokens, so rows end at different steps, the same ones in a
+    batch as alone.
+    """
+
+    def __init__(self, eos: int) -> None:
+        self.eos = eos
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for b, row in enumerate(input_ids.tolist()):
+            run = next((i for i, t in enumerate(reversed(row)) if t != row[-1]), len(row))
+            if run >= 2 + row[-1] % 9:
+                scores[b] = float("-inf")
+                scores[b, self.eos] = 0.0
+        return scores
+
+
+def test_finished_rows_leave_the_batch_between_chunks_and_greedy_tokens_do_not_change(tiny_lm, monkeypatch):
+    ends = [_EndAfterARun(text._eos_ids(tiny_lm.model)[0])]
+    one = [tiny_lm.generate_batch([p], max_new_tokens=20, batch_size=1, logits_processor=ends) for p in PROMPTS]
+    monkeypatch.setattr(text, "DECODE_CHUNK", 10**6)                           # one generate call per batch
+    whole = tiny_lm.generate_batch(PROMPTS, max_new_tokens=20, logits_processor=ends)
+    rows = []                                                                  # batch rows of every forward pass
+    forward = tiny_lm.model.forward
+    monkeypatch.setattr(tiny_lm.model, "forward", lambda *a, **kw: rows.append(kw["input_ids"].shape[0]) or forward(*a, **kw))
+    monkeypatch.setattr(text, "DECODE_CHUNK", 3)
+    ragged = tiny_lm.generate_batch(PROMPTS, max_new_tokens=20, logits_processor=ends)
+    assert ragged == whole == [o[0] for o in one]
+    lengths = {len(tiny_lm.tokenizer(o, add_special_tokens=False).input_ids) for o in ragged}
+    assert len(lengths) > 2 and max(lengths) > 3                               # rows ended in different chunks
+    assert rows[0] == len(PROMPTS) and min(rows) < len(PROMPTS) and rows == sorted(rows, reverse=True)
+
+
+def test_done_stops_a_row_early_and_keeps_what_it_had(tiny_lm, monkeypatch):
+    monkeypatch.setattr(text, "DECODE_CHUNK", 4)
+    full = tiny_lm.generate_batch(PROMPTS, max_new_tokens=16)
+    seen = []
+    short = tiny_lm.generate_batch(PROMPTS, max_new_tokens=16,
+                                   done=lambda i, t: seen.append(i) or i % 2 == 0)    # rows 0, 2, 4 are done
+    assert set(seen) == set(range(len(PROMPTS)))
+    for i, (a, b) in enumerate(zip(full, short)):
+        assert a.startswith(b) and (a == b) == (i % 2 == 1)                    # even rows stop after 4 tokens
+
+
 def test_generate_batch_bad_input(tiny_lm):
     with pytest.raises(GenAIError, match="list"):
         tiny_lm.generate_batch("one prompt")
@@ -176,6 +223,16 @@ def test_generate_batch_bad_input(tiny_lm):
 def test_smollm2_batch_equals_one_by_one(smol):
     qs = ["What is the capital of France?", "What is 12 plus 7?", "Name a primary colour."]
     assert smol.chat_batch(qs, max_new_tokens=12) == [smol.chat(q, max_new_tokens=12) for q in qs]
+
+
+@pytest.mark.offline
+def test_smollm2_rows_that_end_early_leave_the_batch_with_the_same_replies(smol, monkeypatch):
+    qs = ["What is the capital of France?", "Explain in two sentences why the sky is blue."]
+    monkeypatch.setattr(text, "DECODE_CHUNK", 40)
+    whole = smol.chat_batch(qs, max_new_tokens=40)
+    monkeypatch.setattr(text, "DECODE_CHUNK", 4)
+    assert smol.chat_batch(qs, max_new_tokens=40) == whole
+    assert len(smol.tokenizer(whole[0]).input_ids) < 36 < len(smol.tokenizer(whole[1]).input_ids)  # one left early
 
 
 def test_decode_speed_and_roofline_figures():
@@ -496,10 +553,11 @@ def test_chat_and_chat_batch_delegate_with_every_option(tiny_lm, monkeypatch):
     assert tiny_lm.chat("Hi", cfg, system="S", top_k=2) == "r"
     templated = [tiny_lm.format_chat("Hi", system="S"), tiny_lm.format_chat("Yo", system="S")]
     assert calls.pop() == (templated[0], cfg, {"top_k": 2})
-    proc = object()
+    proc, stop = object(), lambda i, t: False
     assert tiny_lm.chat_batch(["Hi", "Yo"], cfg, system="S", batch_size=5, progress=True,
-                              logits_processor=[proc], top_k=2) == ["a", "b"]
-    assert calls.pop() == (templated, cfg, {"batch_size": 5, "progress": True, "logits_processor": [proc], "top_k": 2})
+                              logits_processor=[proc], done=stop, top_k=2) == ["a", "b"]
+    assert calls.pop() == (templated, cfg, {"batch_size": 5, "progress": True, "logits_processor": [proc],
+                                            "done": stop, "top_k": 2})
 
 
 class _SpyTokenizer(_PlainTokenizer):
