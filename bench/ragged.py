@@ -7,8 +7,9 @@ This script runs the prompting chapter's technique comparison (greedy) and the c
 programs (pass@k) both ways, in this process, with the profile's models, and prints wall and CPU seconds
 and how many replies agree.
 
-- ``whole``: one ``generate`` call per batch, no ``done`` (what the book did before).
-- ``ragged``: the library as it is.
+- ``whole``: one ``generate`` call per batch, no ``done``, at the batch sizes the presets had before
+  (``--before``): what the book did before.
+- ``ragged``: the library and the presets as they are.
 
 Greedy replies must agree exactly. Sampled programs differ (fewer rows draw from the random stream once
 some have left), so for them the script compares pass@k and the share of programs that pass.
@@ -50,25 +51,29 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--only", default="prompting,codegen", help="prompting, codegen or both")
     ap.add_argument("--json", default="", help="write the figures to this file")
     ap.add_argument("--prompting-batches", default="", help="also time ragged compare at these batch sizes, e.g. 40")
+    ap.add_argument("--before", default="20,54", help="batch sizes of the whole-batch runs (prompting,codegen): "
+                    "the presets before ragged decoding")
     args = ap.parse_args(argv)
     core.apply_thread_policy()
     rows: dict[str, dict] = {"threads": core.thread_count(), "profile": core.get_profile(),
                              "decode_chunk": text.DECODE_CHUNK}
+    before = dict(zip(("prompting", "codegen"), (int(b) for b in args.before.split(","))))
     if "prompting" in args.only:
         lm = text.load("chat")
         cfg = prompting.preset()
         for mode in ("whole", "ragged"):
             if mode == "whole":
                 with whole_batches():
-                    res, w, c = timed(lambda: prompting.compare(lm, config=cfg))
+                    res, w, c = timed(lambda: prompting.compare(lm, config=replace(cfg, batch_size=before["prompting"])))
                 ref = res
             else:
                 res, w, c = timed(lambda: prompting.compare(lm, config=cfg))
             same = sum(a["reply"] == b["reply"] for t in res for a, b in zip(res[t].rows, ref[t].rows))
             total = sum(len(r.rows) for r in res.values())
-            rows[f"prompting-{mode}"] = {"wall_s": w, "cpu_s": c, "same_replies": f"{same}/{total}",
+            bs = before["prompting"] if mode == "whole" else cfg.batch_size
+            rows[f"prompting-{mode}"] = {"batch_size": bs, "wall_s": w, "cpu_s": c, "same_replies": f"{same}/{total}",
                                          "accuracy": {t: round(r.accuracy, 3) for t, r in res.items()}}
-            print(f"prompting.compare  {mode:7s} {w:7.1f} s wall {c:7.1f} s CPU  replies equal to whole: {same}/{total}",
+            print(f"prompting.compare  {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  replies equal to whole: {same}/{total}",
                   flush=True)
         for bs in [int(b) for b in args.prompting_batches.split(",") if b]:
             res, w, c = timed(lambda: prompting.compare(lm, config=replace(cfg, batch_size=bs)))
@@ -81,9 +86,10 @@ def main(argv: list[str] | None = None) -> dict:
         lm = text.load("code")
         cfg = codegen.preset()
         for mode in ("whole", "ragged"):
+            bs = before["codegen"] if mode == "whole" else cfg.batch_size
             for greedy in (True, False):
                 def run():
-                    return codegen.evaluate(lm, codegen.TASKS, cfg, greedy=greedy)
+                    return codegen.evaluate(lm, codegen.TASKS, replace(cfg, batch_size=bs), greedy=greedy)
                 if mode == "whole":
                     with whole_batches():
                         rep, w, c = timed(run)
@@ -95,10 +101,10 @@ def main(argv: list[str] | None = None) -> dict:
                 same = sum(a == b for t, bs in rep.completions.items() for a, b in zip(bs, rows[f"ref-{kind}"][t]))
                 n = sum(len(v) for v in rep.completions.values())
                 passed = sum(rep.correct().values())
-                rows[f"codegen-{kind}-{mode}"] = {"wall_s": w, "cpu_s": c, "same_programs": f"{same}/{n}",
+                rows[f"codegen-{kind}-{mode}"] = {"batch_size": bs, "wall_s": w, "cpu_s": c, "same_programs": f"{same}/{n}",
                                                   "passed": f"{passed}/{n}",
                                                   "pass_at": {k: round(v, 3) for k, v in rep.pass_at.items()}}
-                print(f"codegen {kind:7s}    {mode:7s} {w:7.1f} s wall {c:7.1f} s CPU  programs equal to whole: "
+                print(f"codegen {kind:7s}    {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  programs equal to whole: "
                       f"{same}/{n}, passed {passed}/{n}, pass@k {rows[f'codegen-{kind}-{mode}']['pass_at']}", flush=True)
         rows.pop("ref-greedy"), rows.pop("ref-sampled")
     if args.json:
