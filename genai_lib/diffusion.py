@@ -109,12 +109,17 @@ class DiffusionModel:
         return next(self.net.parameters()).device
 
 
-def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu") -> DiffusionModel:
+def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu",
+          backbone_from: DiffusionModel | None = None) -> DiffusionModel:
     """A fresh model for ``cfg`` (the active profile's preset when ``None``).
 
     Args:
         cfg: the configuration.
         device: where the weights live (the 8×8 models train fastest on the CPU they were timed on).
+        backbone_from: start from this trained model's denoiser (its EMA weights) instead of random
+            weights. Only the projection of the condition stays new, so a label model can become a text
+            model: the network already knows how to denoise digits and only learns the new condition.
+            The two configs must agree on everything but the condition.
 
     Returns:
         A :class:`DiffusionModel`; ``model.ema`` holds the averaged weights that :func:`sample` uses.
@@ -123,6 +128,13 @@ def build(cfg: DiffusionConfig | None = None, device: str | None = "cpu") -> Dif
     cfg.validate()
     torch.manual_seed(cfg.seed)
     net = Denoiser(cfg).to(device)
+    if backbone_from is not None:
+        src = backbone_from.cfg
+        differ = [f for f in ("arch", "sample_shape", "channels", "layers_per_block") if getattr(src, f) != getattr(cfg, f)]
+        if differ:
+            raise GenAIError(f"backbone_from has a different network ({', '.join(differ)}); its denoiser only fits "  # pragma: no mutate  (message wording; the raise is tested)
+                             "a config that differs in the condition alone (cond, cond_dim).")  # pragma: no mutate  (message wording; the raise is tested)
+        net.backbone.load_state_dict(backbone_from.ema.backbone.state_dict())
     if cfg.arch == "unet":  # channels-last convolutions: about a fifth less time per CPU step (bench/workloads.py)
         net = net.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(net).requires_grad_(False).eval()

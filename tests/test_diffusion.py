@@ -737,6 +737,21 @@ def test_build_gives_a_frozen_ema_copy():
         assert torch.equal(pe, p) and pe is not p
 
 
+def test_build_from_a_trained_backbone_copies_its_ema_denoiser_and_keeps_a_new_condition(data):
+    label = D.build(D.preset("tiny"))
+    D.train(label, data.train_x[:64], F.one_hot(data.train_y[:64], 10).float(), steps=3, progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(label.ema.parameters(), label.net.parameters()))
+    text_cfg = D.preset("tiny", cond="text", cond_dim=24)
+    m = D.build(text_cfg, backbone_from=label)
+    for src, net, ema in zip(label.ema.backbone.parameters(), m.net.backbone.parameters(), m.ema.backbone.parameters()):
+        assert torch.equal(net, src) and torch.equal(ema, src) and net is not src   # the EMA weights, copied
+    fresh = D.build(text_cfg)
+    assert torch.equal(m.net.cond_proj.weight, fresh.net.cond_proj.weight)         # the condition starts fresh
+    assert not torch.equal(next(m.net.backbone.parameters()), next(fresh.net.backbone.parameters()))
+    with pytest.raises(GenAIError, match="channels"):
+        D.build(D.preset("tiny", channels=(8, 8)), backbone_from=label)
+
+
 def test_embed_text_uses_the_profile_it_is_given(monkeypatch):
     monkeypatch.setenv("GENAI_PROFILE", "no-such-profile")               # the environment is not read
     emb = D.embed_text(["a two", "a seven"], profile="tiny")
