@@ -45,7 +45,6 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("index.md", "2 GB of memory", "the offline profile's stated requirement, a setting"),
     ("paper.md", "about 4 GB of downloads", "the size of the Stable Diffusion checkpoint, a constant"),
     ("diffusion.ipynb", "In 10% of the rows", "the label-dropout setting the sentence explains"),
-    ("diffusion.ipynb", "trained for 30% of the steps", "a training setting the sentence explains"),
     ("transformers.ipynb", "last 10 % of the text", "the validation split, a setting"),
     ("text-generation.ipynb", "perplexity of 20", "a worked example of the definition"),
     ("gan.md", "smoothed target 0.9", "figure caption: the label-smoothing setting drawn as a line"),
