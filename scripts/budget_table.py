@@ -43,6 +43,27 @@ def load_facts(facts_dir: Path) -> dict[str, dict]:
     return facts
 
 
+def measured_in_readme(readme: Path = REPO / "README.md") -> dict[str, float]:
+    """Each notebook's measured wall seconds as the README's table gives them (the last committed build).
+
+    A fresh clone has no run facts, but it has this table: the build orders a cold execution by it.
+    Rows without a measurement, and a README without the table, give nothing.
+    """
+    try:
+        text = Path(readme).read_text()
+    except OSError:
+        return {}
+    if START not in text or END not in text:
+        return {}
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    out = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0] in BUDGET_S and cells[2].split(" ")[0].replace(".", "", 1).isdigit():
+            out[cells[0]] = float(cells[2].split(" ")[0])
+    return out
+
+
 def render(facts: dict[str, dict]) -> str:
     """The markdown table (with its stamp line), budgets beside the measured figures."""
     from genai_lib.runfacts import elapsed_s

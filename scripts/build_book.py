@@ -100,11 +100,12 @@ def run_problems(root: Path, lines: list[str], rc: int, since: float, log: Path)
     return problems
 
 
-def expected_seconds(facts_dir: Path) -> dict[str, float]:
-    """Each notebook's expected wall time: the last build's run facts, else its budget (a setting)."""
-    from budget_table import BUDGET_S, load_facts
+def expected_seconds(facts_dir: Path, readme: Path = REPO / "README.md") -> dict[str, float]:
+    """Each notebook's expected wall time: the last build's run facts, else the README's measured column
+    (a fresh clone's last committed cold build), else its budget (a setting)."""
+    from budget_table import BUDGET_S, load_facts, measured_in_readme
 
-    return {**{k: float(v) for k, v in BUDGET_S.items()},
+    return {**{k: float(v) for k, v in BUDGET_S.items()}, **measured_in_readme(readme),
             **{k: float(f["wall_s"]) for k, f in load_facts(facts_dir).items() if "wall_s" in f}}
 
 
@@ -116,7 +117,7 @@ def execute_first(procs: Processes, root: Path, config: dict, pages: list[Path],
     and a table of contents of just the executable pages, longest expected run first. The main build
     then finds every page in the cache. Raises :class:`BuildError` when a page raised or myst failed.
     """
-    order = execution_order(pages, expected_seconds(Path(env["GENAI_RUNFACTS_DIR"])))
+    order = execution_order(pages, expected_seconds(Path(env["GENAI_RUNFACTS_DIR"]), root / "README.md"))
     if not order:
         return
     # Without `github`, myst does not run git for every page's edit URL before executing it. With it, a cold

@@ -308,6 +308,23 @@ def test_execution_order_is_longest_first(tmp_path):
     assert order == ["long", "short", "paper", "squares"]   # unknown pages keep their order, after the known
 
 
+def test_expected_seconds_prefer_run_facts_then_the_readme_then_budgets(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import budget_table
+    import build_book
+
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    (facts / "gan.json").write_text(json.dumps({"wall_s": 7.5}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{budget_table.START}\n| notebook | budget | measured |\n|---|---|---|\n"
+                      f"| gan | 100 s | 140 s (135 s) |\n| vae | 80 s | 43 s (42 s) |\n"
+                      f"| rag | 90 s | not measured | |\n{budget_table.END}\n")
+    got = build_book.expected_seconds(facts, readme)
+    assert got["gan"] == 7.5 and got["vae"] == 43.0                            # run facts, then the README
+    assert got["rag"] == budget_table.BUDGET_S["rag"] and set(got) == set(budget_table.BUDGET_S)
+
+
 def test_typst_command_compiles_a_tablex_table(tmp_path):
     src = tmp_path / "t.typ"
     src.write_text('#import "@preview/tablex:0.0.9": tablex, cellx, hlinex, vlinex\n'

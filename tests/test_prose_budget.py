@@ -61,3 +61,20 @@ def test_the_stamp_gives_the_elapsed_time_when_every_notebook_ran_side_by_side(t
     assert f"**{n:.1f} min ({n:.1f} min CPU)**" in readme.read_text()
     assert (f"side by side (1 torch thread(s) each): {((n + 1) // 2):.1f} min from the first start to the last "
             "finish") in readme.read_text()
+
+
+def test_the_readme_table_reads_back_as_expected_seconds(tmp_path):
+    """A fresh clone has no run facts: the build orders a cold execution by the README's measured column."""
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    names = list(budget_table.BUDGET_S)
+    for i, name in enumerate(names[:-1]):                                   # the last one is not measured
+        (facts / f"{name}.json").write_text(json.dumps(fact(name, 10.0 * (i + 1) + 0.4, 9.0, 512)))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{budget_table.START}\n{budget_table.END}\n")
+    budget_table.main(["--facts", str(facts), "--readme", str(readme)])
+    assert budget_table.measured_in_readme(readme) == {name: 10.0 * (i + 1) for i, name in enumerate(names[:-1])}
+    assert budget_table.measured_in_readme(tmp_path / "missing.md") == {}
+    readme.write_text("no table here")
+    assert budget_table.measured_in_readme(readme) == {}
+    assert set(budget_table.measured_in_readme()) == set(names)             # the committed table is complete
