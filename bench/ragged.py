@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
 from genai_lib import codegen, core, prompting, text
@@ -61,52 +61,40 @@ def main(argv: list[str] | None = None) -> dict:
     if "prompting" in args.only:
         lm = text.load("chat")
         cfg = prompting.preset()
-        for mode in ("whole", "ragged"):
-            if mode == "whole":
-                with whole_batches():
-                    res, w, c = timed(lambda: prompting.compare(lm, config=replace(cfg, batch_size=before["prompting"])))
-                ref = res
-            else:
-                res, w, c = timed(lambda: prompting.compare(lm, config=cfg))
+        runs = [("whole", before["prompting"]), ("ragged", cfg.batch_size)]
+        runs += [("ragged", int(b)) for b in args.prompting_batches.split(",") if b]
+        ref = None
+        for mode, bs in runs:
+            with whole_batches() if mode == "whole" else nullcontext():
+                res, w, c = timed(lambda: prompting.compare(lm, config=replace(cfg, batch_size=bs)))
+            ref = ref or res                                                   # the whole-batch replies
             same = sum(a["reply"] == b["reply"] for t in res for a, b in zip(res[t].rows, ref[t].rows))
             total = sum(len(r.rows) for r in res.values())
-            bs = before["prompting"] if mode == "whole" else cfg.batch_size
-            rows[f"prompting-{mode}"] = {"batch_size": bs, "wall_s": w, "cpu_s": c, "same_replies": f"{same}/{total}",
-                                         "accuracy": {t: round(r.accuracy, 3) for t, r in res.items()}}
-            print(f"prompting.compare  {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  replies equal to whole: {same}/{total}",
-                  flush=True)
-        for bs in [int(b) for b in args.prompting_batches.split(",") if b]:
-            res, w, c = timed(lambda: prompting.compare(lm, config=replace(cfg, batch_size=bs)))
-            same = sum(a["reply"] == b["reply"] for t in res for a, b in zip(res[t].rows, ref[t].rows))
-            total = sum(len(r.rows) for r in res.values())
-            rows[f"prompting-ragged-batch{bs}"] = {"wall_s": w, "cpu_s": c, "same_replies": f"{same}/{total}"}
-            print(f"prompting.compare  ragged, batch {bs}: {w:7.1f} s wall {c:7.1f} s CPU  replies equal to whole "
-                  f"(batch {cfg.batch_size}): {same}/{total}", flush=True)
+            key = f"prompting-{mode}" if bs in (before["prompting"], cfg.batch_size) else f"prompting-ragged-batch{bs}"
+            rows[key] = {"batch_size": bs, "wall_s": w, "cpu_s": c, "same_replies": f"{same}/{total}",
+                         "accuracy": {t: round(r.accuracy, 3) for t, r in res.items()}}
+            print(f"prompting.compare  {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  "
+                  f"replies equal to whole: {same}/{total}", flush=True)
     if "codegen" in args.only:
         lm = text.load("code")
         cfg = codegen.preset()
-        for mode in ("whole", "ragged"):
-            bs = before["codegen"] if mode == "whole" else cfg.batch_size
+        refs: dict[str, dict[str, list[str]]] = {}                             # the whole-batch programs
+        for mode, bs in (("whole", before["codegen"]), ("ragged", cfg.batch_size)):
             for greedy in (True, False):
-                def run():
-                    return codegen.evaluate(lm, codegen.TASKS, replace(cfg, batch_size=bs), greedy=greedy)
-                if mode == "whole":
-                    with whole_batches():
-                        rep, w, c = timed(run)
-                else:
-                    rep, w, c = timed(run)
                 kind = "greedy" if greedy else "sampled"
-                if mode == "whole":
-                    rows[f"ref-{kind}"] = rep.completions
-                same = sum(a == b for t, bs in rep.completions.items() for a, b in zip(bs, rows[f"ref-{kind}"][t]))
+                with whole_batches() if mode == "whole" else nullcontext():
+                    rep, w, c = timed(lambda: codegen.evaluate(lm, codegen.TASKS, replace(cfg, batch_size=bs),
+                                                               greedy=greedy))
+                ref = refs.setdefault(kind, rep.completions)
+                same = sum(a == b for t, progs in rep.completions.items() for a, b in zip(progs, ref[t]))
                 n = sum(len(v) for v in rep.completions.values())
                 passed = sum(rep.correct().values())
-                rows[f"codegen-{kind}-{mode}"] = {"batch_size": bs, "wall_s": w, "cpu_s": c, "same_programs": f"{same}/{n}",
-                                                  "passed": f"{passed}/{n}",
-                                                  "pass_at": {k: round(v, 3) for k, v in rep.pass_at.items()}}
-                print(f"codegen {kind:7s}    {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  programs equal to whole: "
-                      f"{same}/{n}, passed {passed}/{n}, pass@k {rows[f'codegen-{kind}-{mode}']['pass_at']}", flush=True)
-        rows.pop("ref-greedy"), rows.pop("ref-sampled")
+                pass_at = {k: round(v, 3) for k, v in rep.pass_at.items()}
+                rows[f"codegen-{kind}-{mode}"] = {"batch_size": bs, "wall_s": w, "cpu_s": c,
+                                                  "same_programs": f"{same}/{n}", "passed": f"{passed}/{n}",
+                                                  "pass_at": pass_at}
+                print(f"codegen {kind:7s}    {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  programs equal to "
+                      f"whole: {same}/{n}, passed {passed}/{n}, pass@k {pass_at}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
