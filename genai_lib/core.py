@@ -160,6 +160,60 @@ def get_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+#: The values ``GENAI_DTYPE`` accepts.
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), not by emulation."""
+    import torch
+
+    probe = getattr(torch, "cpu", None)
+    try:
+        return bool(probe._is_avx512_bf16_supported() or probe._is_amx_tile_supported())
+    except AttributeError:  # an older torch without the probes: assume not
+        return False
+
+
+def model_dtype(device: str, profile: str | None = None) -> Any:
+    """The dtype a pretrained language model is loaded in on ``device``.
+
+    ``GENAI_DTYPE`` chooses it (``float32``, ``bfloat16``, ``float16``); unset or ``auto`` means:
+
+    * the ``tiny`` profile: ``float32``, so the unit tests compare batched and one-at-a-time decoding
+      exactly;
+    * CUDA: ``bfloat16`` where the GPU computes it natively (Ampere and newer), ``float16`` otherwise
+      (a T4);
+    * Apple MPS: ``float16``;
+    * a CPU with native bfloat16 (AVX512-BF16 or AMX): ``bfloat16``, which decodes two to three times
+      faster than ``float32`` there (``bench/precision.py`` measures speed and scores side by side);
+    * any other CPU: ``float32`` (emulated bfloat16 would be slower).
+
+    Args:
+        device: the device string the model goes to (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+        profile: the profile the model is for; the active one when ``None``.
+
+    Raises:
+        GenAIError: ``GENAI_DTYPE`` is not one of :data:`DTYPES`.
+    """
+    import torch
+
+    raw = os.environ.get("GENAI_DTYPE", "").strip().lower() or "auto"
+    if raw not in DTYPES:
+        raise GenAIError(f"GENAI_DTYPE must be one of {', '.join(DTYPES)}, got {raw!r}; "
+                         "unset it to let genai_lib choose per device.")
+    if raw != "auto":
+        return getattr(torch, raw)
+    kind = str(device).split(":")[0]
+    if get_profile(profile) == "tiny":
+        return torch.float32
+    if kind == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if kind == "mps":
+        return torch.float16
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators (all devices) for reproducible runs.
 

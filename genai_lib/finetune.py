@@ -9,7 +9,7 @@ stored in 4-bit NF4, which needs a CUDA GPU and the ``bitsandbytes`` package.
 Typical use::
 
     from genai_lib import finetune, text
-    lm = text.load("chat")
+    lm = text.load("chat", dtype=torch.float32)                   # train and merge in float32 (see merge)
     cfg = finetune.preset("offline")
     model = finetune.build(lm.model, cfg)                         # a peft model; base weights frozen
     losses = finetune.train(model, lm.tokenizer, train_items, cfg)
@@ -324,5 +324,10 @@ def load_adapter(base_model, folder: str | Path):
 
 
 def merge(model):
-    """Fold the adapters into the base weights (``W + (alpha/r) B A``) and return a plain model."""
+    """Fold the adapters into the base weights (``W + (alpha/r) B A``) and return a plain model.
+
+    The sum is stored in the base weights' dtype. In bfloat16 or float16 the small update is rounded
+    to a coarse grid around each weight, so the merged model computes visibly different logits from the
+    adapter model; merge a float32 base (``text.load(..., dtype=torch.float32)``) to keep them equal.
+    """
     return model.merge_and_unload()

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from genai_lib.core import GenAIError, get_device, get_profile, preset_of
+from genai_lib.core import GenAIError, get_device, get_profile, model_dtype, preset_of
 from genai_lib.gpt import top_k_filter
 from genai_lib.registry import load_pretrained, resolve
 
@@ -365,7 +365,8 @@ class LanguageModel:
 
     def __repr__(self) -> str:
         params = sum(p.numel() for p in self.model.parameters())
-        return f"LanguageModel({self.name!r}, {params / 1e6:.1f} M params, device={self.device})"
+        dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return f"LanguageModel({self.name!r}, {params / 1e6:.1f} M params, {dtype}, device={self.device})"
 
 
 # ---------------------------------------------------------------------------------- decoding speed
@@ -465,7 +466,7 @@ def decode_speed(lm: LanguageModel, prompt: str, new_tokens: int = 16, batch: in
 
 
 def load(role: str = "chat", profile: str | None = None, device: str | None = None,
-         path: str | None = None) -> LanguageModel:
+         path: str | None = None, dtype: torch.dtype | None = None) -> LanguageModel:
     """Load the causal language model the registry names for ``role`` in ``profile``.
 
     Args:
@@ -473,6 +474,8 @@ def load(role: str = "chat", profile: str | None = None, device: str | None = No
         profile: ``tiny``, ``offline`` or ``hub``; the active profile when ``None``.
         device: force a device; chosen by :func:`genai_lib.core.get_device` when ``None``.
         path: load this local folder (or Hub id) instead of the registry's model.
+        dtype: the weights' dtype; :func:`genai_lib.core.model_dtype` chooses when ``None`` (bfloat16 on
+            a GPU or a CPU that computes it natively, float32 on other CPUs and in ``tiny``).
 
     Returns:
         A :class:`LanguageModel` in eval mode.
@@ -481,6 +484,6 @@ def load(role: str = "chat", profile: str | None = None, device: str | None = No
 
     src = resolve(role, profile, path)
     dev = get_device(device)
-    dtype = torch.float32 if dev == "cpu" else torch.float16
+    dtype = model_dtype(dev, src.profile) if dtype is None else dtype
     tokenizer, model = load_pretrained(src, AutoModelForCausalLM, "a causal language model", dev, dtype=dtype)
     return LanguageModel(tokenizer, model, name=src.name, profile=src.profile)

@@ -41,3 +41,14 @@ def smol():
     from genai_lib import text
 
     return text.load("chat", profile="offline", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smol_fp32():
+    """SmolLM2 in float32 whatever the CPU: batched and one-at-a-time decoding agree exactly only there
+    (in bfloat16 the rounding depends on the batch's shape; see test_text.py)."""
+    import torch
+
+    from genai_lib import text
+
+    return text.load("chat", profile="offline", device="cpu", dtype=torch.float32)

@@ -196,3 +196,38 @@ def test_thread_policy_leaves_omp_num_threads_alone(monkeypatch):
         assert core.apply_thread_policy(force=True) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_model_dtype_follows_the_device_and_the_env(monkeypatch):
+    monkeypatch.delenv("GENAI_DTYPE", raising=False)
+    monkeypatch.setattr(core, "cpu_has_native_bf16", lambda: True)
+    assert core.model_dtype("cpu", "offline") is torch.bfloat16
+    assert core.model_dtype("cpu", "tiny") is torch.float32          # unit tests compare exactly
+    monkeypatch.setattr(core, "cpu_has_native_bf16", lambda: False)
+    assert core.model_dtype("cpu", "offline") is torch.float32       # emulated bf16 would be slower
+    assert core.model_dtype("mps", "offline") is torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert core.model_dtype("cuda:1", "hub") is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert core.model_dtype("cuda", "hub") is torch.float16          # a T4: no fast bf16
+    monkeypatch.setenv("GENAI_DTYPE", "BFloat16")
+    assert core.model_dtype("cpu", "tiny") is torch.bfloat16         # the variable wins, any profile
+    monkeypatch.setenv("GENAI_DTYPE", "auto")
+    assert core.model_dtype("cpu", "offline") is torch.float32
+
+
+def test_model_dtype_rejects_an_unknown_name(monkeypatch):
+    monkeypatch.setenv("GENAI_DTYPE", "fp8")
+    with pytest.raises(GenAIError, match="GENAI_DTYPE must be one of auto, float32, bfloat16, float16, got 'fp8'"):
+        core.model_dtype("cpu")
+
+
+def test_native_bf16_probe_matches_the_cpu_flags():
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this system")
+    words = set(flags.split())
+    assert core.cpu_has_native_bf16() == bool({"avx512_bf16", "amx_bf16", "amx_tile"} & words)

@@ -61,14 +61,30 @@ def test_watermark_plugs_into_generate(tiny_lm):
     assert len(attacked) == len(new)
 
 
+def _pooled_z(wm, texts, tokenizer) -> tuple[float, list[float]]:
+    """The z-score of all texts' green counts together, and each text's own z."""
+    scores = [wm.detect(t, tokenizer) for t in texts]
+    green, n = sum(s["green"] for s in scores), sum(s["tokens"] for s in scores)
+    return (green - wm.gamma * n) / math.sqrt(n * wm.gamma * (1 - wm.gamma)), [s["z"] for s in scores]
+
+
 @pytest.mark.offline
 def test_watermarked_text_is_detected_from_text_alone(smol):
+    """Four 60-token texts: together they carry overwhelming evidence, each one alone more than chance.
+
+    One 60-token text is weak evidence on its own: with seeds 1-3, in float32 and bfloat16, single
+    marked texts scored z from about 2.9 to 7.4, while the four together scored 10.5 to 11.8 and the
+    unmarked ones at most 0.04 (measured 2026-12-07), so the thresholds below do not depend on the seed.
+    """
     wm = rs.Watermark()
-    prompts = ["Describe a walk in a forest.", "Explain how a bicycle works."]
+    prompts = ["Describe a walk in a forest.", "Explain how a bicycle works.", "Write a short note to a neighbour.",
+               "Tell me about the moon."]
     marked = rs.sample_texts(smol, prompts, max_new_tokens=60, watermark=wm, seed=1)
     plain = rs.sample_texts(smol, prompts, max_new_tokens=60, seed=1)
-    assert all(wm.detect(t, smol.tokenizer)["z"] > 4 for t in marked), marked
-    assert all(wm.detect(t, smol.tokenizer)["z"] < 4 for t in plain), plain
+    z_marked, each = _pooled_z(wm, marked, smol.tokenizer)
+    z_plain, _ = _pooled_z(wm, plain, smol.tokenizer)
+    assert z_marked > 6 and min(each) > 2, (z_marked, each, marked)
+    assert z_plain < 2, (z_plain, plain)
 
 
 def test_pronoun_preference_and_its_errors(tiny_lm):

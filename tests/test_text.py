@@ -1,5 +1,7 @@
 """genai_lib.text in the tiny profile (seconds), plus the offline checks on SmolLM2."""
 
+import copy
+import math
 import pytest
 import torch
 
@@ -220,19 +222,53 @@ def test_generate_batch_bad_input(tiny_lm):
 
 
 @pytest.mark.offline
-def test_smollm2_batch_equals_one_by_one(smol):
+def test_smollm2_batch_equals_one_by_one(smol_fp32):
     qs = ["What is the capital of France?", "What is 12 plus 7?", "Name a primary colour."]
-    assert smol.chat_batch(qs, max_new_tokens=12) == [smol.chat(q, max_new_tokens=12) for q in qs]
+    assert smol_fp32.chat_batch(qs, max_new_tokens=12) == [smol_fp32.chat(q, max_new_tokens=12) for q in qs]
 
 
 @pytest.mark.offline
-def test_smollm2_rows_that_end_early_leave_the_batch_with_the_same_replies(smol, monkeypatch):
+def test_smollm2_rows_that_end_early_leave_the_batch_with_the_same_replies(smol_fp32, monkeypatch):
     qs = ["What is the capital of France?", "Explain in two sentences why the sky is blue."]
     monkeypatch.setattr(text, "DECODE_CHUNK", 40)
-    whole = smol.chat_batch(qs, max_new_tokens=40)
+    whole = smol_fp32.chat_batch(qs, max_new_tokens=40)
     monkeypatch.setattr(text, "DECODE_CHUNK", 4)
-    assert smol.chat_batch(qs, max_new_tokens=40) == whole
-    assert len(smol.tokenizer(whole[0]).input_ids) < 36 < len(smol.tokenizer(whole[1]).input_ids)  # one left early
+    assert smol_fp32.chat_batch(qs, max_new_tokens=40) == whole
+    assert len(smol_fp32.tokenizer(whole[0]).input_ids) < 36 < len(smol_fp32.tokenizer(whole[1]).input_ids)  # one left early
+
+
+def _last_logprobs(lm, prompts):
+    """Next-token log-probs after each prompt: the padded batch the way ``generate`` runs it, and alone."""
+    lm.tokenizer.padding_side = "left"
+    enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)                  # (B, T): positions skip padding
+    with torch.no_grad():
+        batch = lm.model(**enc, position_ids=pos).logits[:, -1].float().log_softmax(-1)      # (B, V)
+        alone = torch.stack([lm.model(**lm._encode(p)).logits[0, -1].float().log_softmax(-1) for p in prompts])
+    return batch, alone
+
+
+@pytest.mark.offline
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-3), (torch.bfloat16, 0.5)])
+def test_smollm2_padded_rows_predict_like_single_prompts(smol, smol_fp32, dtype, tolerance):
+    """Left padding is masked out in both precisions; bf16 only rounds differently in a padded batch.
+
+    Measured on SmolLM2 with these prompts: float32 differs by about 2e-5 nats, bfloat16 by up to about
+    0.2, and a batch whose padding is NOT masked by about 2 (checked below), so 0.5 separates rounding
+    from a masking bug.
+    """
+    lm = smol_fp32 if dtype == torch.float32 else text.LanguageModel(
+        smol.tokenizer, copy.deepcopy(smol_fp32.model).to(torch.bfloat16), "bf16 copy", "offline")
+    prompts = [lm.format_chat(q) for q in ("What is the capital of France?", "What is 12 plus 7?",
+                                           "Explain in two sentences why the sky is blue, please, for a child.")]
+    batch, alone = _last_logprobs(lm, prompts)
+    top = alone.topk(20, dim=-1).indices                                       # (B, 20): the tokens that matter
+    assert (batch.gather(1, top) - alone.gather(1, top)).abs().max() < tolerance
+    assert torch.equal(batch.argmax(-1), alone.argmax(-1))
+    enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():                                                      # the same batch, padding NOT masked
+        unmasked = lm.model(input_ids=enc["input_ids"]).logits[:, -1].float().log_softmax(-1)
+    assert (unmasked[:2].gather(1, top[:2]) - alone[:2].gather(1, top[:2])).abs().max() > 1.0
 
 
 def test_decode_speed_and_roofline_figures():
@@ -327,7 +363,7 @@ def test_language_model_defaults_without_a_chat_template(tiny):
 
 def test_language_model_keeps_an_existing_padding_token(tiny_lm):
     assert tiny_lm.tokenizer.pad_token == "[PAD]"
-    assert repr(tiny_lm) == f"LanguageModel('genai-lib/tiny-random-llama', {tiny_lm.model.num_parameters() / 1e6:.1f} M params, device=cpu)"
+    assert repr(tiny_lm) == f"LanguageModel('genai-lib/tiny-random-llama', {tiny_lm.model.num_parameters() / 1e6:.1f} M params, float32, device=cpu)"
 
 
 def test_config_overrides_apply_to_a_given_config_and_to_the_preset(tiny_lm):
@@ -385,6 +421,17 @@ def test_load_uses_float32_on_cpu():
     lm = text.load("chat", profile="tiny", device="cpu")
     assert next(lm.model.parameters()).dtype == torch.float32 and lm.profile == "tiny"
     assert lm.name == "genai-lib/tiny-random-llama"
+
+
+def test_bfloat16_model_decodes_in_batches_and_alone(monkeypatch):
+    monkeypatch.setenv("GENAI_DTYPE", "bfloat16")        # what a CPU with native bf16 gets in offline
+    lm = text.load("chat", profile="tiny", device="cpu")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16 and "bfloat16" in repr(lm)
+    prompts = ["a b c", "hello there, how are you", "x"]
+    batch = lm.generate_batch(prompts, batch_size=3, max_new_tokens=6)
+    assert len(batch) == 3 and all(isinstance(r, str) for r in batch)
+    assert lm.generate(prompts[2], max_new_tokens=6) == batch[2]  # the longest-padded row still matches
+    assert math.isfinite(lm.perplexity("a b c d"))
 
 
 # ------------------------------------------------------------------ decoding speed, with a fake clock
@@ -472,7 +519,7 @@ class _Params(torch.nn.Module):
 
 def test_repr_counts_parameters_in_millions():
     lm = text.LanguageModel(_PlainTokenizer(), _Params(1_050_001), name="m", profile="tiny")
-    assert repr(lm) == "LanguageModel('m', 1.1 M params, device=cpu)"
+    assert repr(lm) == "LanguageModel('m', 1.1 M params, float32, device=cpu)"
 
 
 def test_load_defaults_to_the_chat_role():
@@ -578,13 +625,15 @@ def test_encode_adds_no_special_tokens():
     assert tok.calls == [("ab", {"return_tensors": "pt", "add_special_tokens": False})]
 
 
-@pytest.mark.parametrize("device, dtype", [("cpu", torch.float32), ("cuda:3", torch.float16)])
-def test_load_asks_the_registry_for_the_right_device_and_precision(monkeypatch, device, dtype):
+@pytest.mark.parametrize("device, asked, dtype", [("cpu", None, "policy:cpu:tiny"), ("cuda:3", None, "policy:resolved:cuda:3:tiny"),
+                                                  ("cpu", torch.bfloat16, torch.bfloat16)])
+def test_load_asks_the_registry_for_the_right_device_and_precision(monkeypatch, device, asked, dtype):
     calls = []
     monkeypatch.setattr(text, "get_device", lambda prefer: f"resolved:{prefer}" if prefer != "cpu" else "cpu")
+    monkeypatch.setattr(text, "model_dtype", lambda dev, profile: f"policy:{dev}:{profile}")
     monkeypatch.setattr(text, "load_pretrained", lambda src, cls, what, dev, dtype: calls.append(
         (src.name, cls.__name__, what, dev, dtype)) or (_PlainTokenizer(), torch.nn.Linear(1, 1)))
-    lm = text.load("chat", profile="tiny", device=device)
+    lm = text.load("chat", profile="tiny", device=device, dtype=asked)
     want_dev = "cpu" if device == "cpu" else "resolved:cuda:3"
     assert calls == [("genai-lib/tiny-random-llama", "AutoModelForCausalLM", "a causal language model", want_dev,
                       dtype)]
