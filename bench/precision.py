@@ -10,6 +10,10 @@ and gains, in one run, for each precision named in ``--precisions``:
   technique), its wall time, and how many replies equal float32's;
 * the code-generation chapter's greedy pass@1 on its tasks, and how many programs equal float32's.
 
+``--only gpt`` measures the other use of bfloat16 in the book: the transformers chapter's character GPT
+trained with ``gpt.train`` at its ``offline`` preset, float32 against bfloat16 mixed precision (wall time,
+final training and validation loss).
+
 ``int8`` is ``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear`` (one scale per tensor);
 it was measured on 2026-11-28 (``bench/results/quantize-cpu-2026-11-28.json``) and rejected.
 
@@ -68,6 +72,29 @@ def timed(fn):
     return out, round(time.perf_counter() - w0, 1), round(time.process_time() - c0, 1)
 
 
+def gpt_training(json_path: str) -> dict:
+    """The transformers chapter's GPT, trained at the offline preset in float32 and in bf16 mixed precision."""
+    from dataclasses import replace
+
+    from genai_lib import corpus, gpt
+
+    kjv = corpus.load_kjv()
+    tok = corpus.CharTokenizer.from_text(kjv)
+    train_data, val_data = corpus.split(torch.tensor(tok.encode(kjv), dtype=torch.long))
+    out: dict = {"threads": torch.get_num_threads(), "cpu_native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
+    for name, amp in (("fp32", False), ("bf16-autocast", True)):
+        torch.manual_seed(0)
+        model = gpt.build(gpt.preset("offline", vocab_size=tok.vocab_size), device="cpu")
+        cfg = replace(gpt.train_preset("offline"), mixed_precision=amp)
+        hist, w, c = timed(lambda: gpt.train(model, train_data, val_data, cfg, progress=False))
+        out[name] = {"wall_s": w, "cpu_s": c, "train_loss": round(hist["train"][-1], 3), "val_loss": round(hist["val"][-1], 3)}
+        print(name, json.dumps(out[name]), flush=True)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, int8")
@@ -75,9 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--new-tokens", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out: prompting, codegen")
+    ap.add_argument("--only", default="", help="'gpt': only the GPT training comparison")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     apply_thread_policy()
+    if args.only == "gpt":
+        return gpt_training(args.json)
     names = [p for p in args.precisions.split(",") if p]
     base = text.load("chat", profile="offline", device="cpu", dtype=torch.float32)
     models = {k: in_precision(base, k) for k in names}

@@ -214,6 +214,21 @@ def model_dtype(device: str, profile: str | None = None) -> Any:
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
+def autocast_dtype(device: str, profile: str | None = None) -> Any:
+    """The dtype mixed-precision training computes matrix products in on ``device``, or ``None`` (float32).
+
+    bfloat16 wherever :func:`model_dtype` chooses it (a GPU or CPU that computes it natively, not in
+    ``tiny``, and not when ``GENAI_DTYPE`` asks for another dtype); ``None`` otherwise. float16 is never
+    chosen: training in it needs a gradient scaler, bfloat16 has float32's range and does not.
+    The weights, gradients and optimiser state stay float32 either way; only the forward pass's
+    eligible operations run in bfloat16 under ``torch.autocast``.
+    """
+    import torch
+
+    dtype = model_dtype(device, profile)
+    return dtype if dtype == torch.bfloat16 else None
+
+
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators (all devices) for reproducible runs.
 

@@ -28,7 +28,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, get_device, preset_of
+from genai_lib.core import GenAIError, autocast_dtype, get_device, preset_of
 
 
 # [start:gptconfig]
@@ -81,6 +81,7 @@ class TrainConfig:
     eval_interval: int = 100      # estimate train and validation loss every this many steps
     eval_iters: int = 10          # batches averaged for each estimate
     seed: int = 0                 # seeds the batch sampler (and the dropout)
+    mixed_precision: bool = True  # forward pass in bfloat16 where core.autocast_dtype allows (weights stay fp32)
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -314,6 +315,10 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
     Returns:
         The loss history: ``step``, ``train`` and ``val`` (estimates every ``eval_interval`` steps,
         and at the start and the end), plus ``step_loss`` (the loss of every training batch).
+
+    With ``cfg.mixed_precision`` the training forward pass runs under ``torch.autocast`` in bfloat16 on
+    hardware that computes it natively (:func:`genai_lib.core.autocast_dtype`); the weights, the
+    optimiser state and the loss estimates stay float32.
     """
     from genai_lib.corpus import get_batch
 
@@ -328,6 +333,7 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate, betas=(0.9, 0.95))
     history: dict[str, list[float]] = {"step": [], "train": [], "val": [], "step_loss": []}
+    amp = autocast_dtype(str(dev)) if cfg.mixed_precision else None
 
     def evaluate(step: int) -> None:
         history["step"].append(step)
@@ -343,7 +349,8 @@ def train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Tra
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         x, y = get_batch(train_data, model.cfg.block_size, cfg.batch_size, batches, dev)  # (B, T), (B, T)
-        _, loss = model(x, y)
+        with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+            _, loss = model(x, y)                                                    # loss in float32
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genai_lib import corpus, gpt
+from genai_lib import core, corpus, gpt
 from genai_lib.core import GenAIError
 
 TINY = gpt.preset("tiny")
@@ -375,8 +375,14 @@ def test_estimate_loss_uses_eval_mode_and_restores_the_mode():
     assert not model.training
 
 
-def test_train_equals_a_hand_written_adamw_loop():
+@pytest.mark.parametrize("amp", [False, True], ids=["float32", "bf16-autocast"])
+def test_train_equals_a_hand_written_adamw_loop(amp, monkeypatch):
+    """The whole schedule by hand; with ``amp`` also the mixed-precision forward (``GENAI_DTYPE=bfloat16``)."""
+    import contextlib
     import copy
+
+    monkeypatch.setenv("GENAI_DTYPE", "bfloat16" if amp else "float32")
+    forward = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
 
     cfg = gpt.TrainConfig(steps=5, batch_size=3, learning_rate=1e-2, min_lr=2e-3, warmup_steps=2,
                           weight_decay=0.3, grad_clip=0.05, eval_interval=3, eval_iters=2, seed=4)
@@ -416,8 +422,10 @@ def test_train_equals_a_hand_written_adamw_loop():
         for g in opt.param_groups:
             g["lr"] = lrs[step]
         x, y = corpus.get_batch(train, TINY.block_size, 3, batches)
-        logits = ref(x)[0]
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        with forward():
+            logits = ref(x)[0]                                                   # bf16 under autocast
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))  # always float32
+        assert loss.dtype == torch.float32 and (logits.dtype == torch.bfloat16) == amp
         opt.zero_grad()
         loss.backward()
         grads = [p.grad for p in ref.parameters()]
@@ -432,9 +440,34 @@ def test_train_equals_a_hand_written_adamw_loop():
     assert hist["step"] == [0, 3, 5] == expected["step"]
     for key in ("train", "val", "step_loss"):
         assert hist[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), key
+    assert all(p.dtype == torch.float32 for p in model.parameters())             # master weights stay fp32
     for (name, p), q in zip(model.named_parameters(), ref.parameters()):
         # atol: the key biases get no gradient (softmax ignores a shift), so Adam divides rounding noise there
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_mixed_precision_follows_the_dtype_policy_and_can_be_switched_off(monkeypatch):
+    """bf16 autocast changes the step losses (it is really on), ``mixed_precision=False`` restores float32."""
+    data = torch.randint(0, TINY.vocab_size, (300,), generator=torch.Generator().manual_seed(1))
+    cfg = gpt.TrainConfig(steps=4, batch_size=3, eval_interval=2, eval_iters=1, seed=2)
+
+    def losses(env, **kw):
+        monkeypatch.setenv("GENAI_DTYPE", env)
+        model = _perturbed_model(TINY, seed=8)
+        return gpt.train(model, data[:200], data[200:], replace(cfg, **kw), progress=False)["step_loss"]
+
+    fp32 = losses("float32")
+    assert losses("bfloat16") != pytest.approx(fp32, rel=1e-6)
+    assert losses("bfloat16", mixed_precision=False) == fp32
+    monkeypatch.setenv("GENAI_PROFILE", "tiny")
+    assert losses("auto") == fp32                            # tiny: never autocast
+    monkeypatch.setenv("GENAI_PROFILE", "offline")
+    monkeypatch.setattr(core, "cpu_has_native_bf16", lambda: True)
+    assert core.autocast_dtype("cpu") is torch.bfloat16
+    monkeypatch.setattr(core, "cpu_has_native_bf16", lambda: False)
+    assert core.autocast_dtype("cpu") is None
+    monkeypatch.setenv("GENAI_DTYPE", "float16")
+    assert core.autocast_dtype("cuda") is None               # fp16 training would need a gradient scaler
 
 
 def test_train_config_errors_and_the_smallest_run():
