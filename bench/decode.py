@@ -54,12 +54,13 @@ def smollm2_config():
 
 
 def pick_dtype(device: str, name: str) -> torch.dtype:
-    """fp32 on the CPU; on a GPU bf16 where it is fast (Ampere and newer), else fp16 (a T4 has no fast bf16)."""
+    """``auto``: what ``text.load`` uses (:func:`genai_lib.core.model_dtype`): bf16 where the GPU or CPU computes
+    it natively, fp16 on older GPUs (a T4), fp32 on other CPUs."""
     if name != "auto":
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
-    return torch.float32
+    from genai_lib.core import model_dtype
+
+    return model_dtype(device, "offline")
 
 
 def sync(device: str) -> None:

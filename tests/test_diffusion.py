@@ -725,8 +725,10 @@ def test_build_latent_default_config(tiny, monkeypatch):
     torch.testing.assert_close(m.decode(z[:3]), vae.decode(v, z[:3]))
     monkeypatch.setenv("GENAI_PROFILE", "offline")
     assert D.build_latent(v)[0].cfg.train_steps == 3000                  # latents are cheap: more steps
-    monkeypatch.setitem(D.PRESETS, "offline", D.preset("offline", train_steps=1000))
-    assert D.build_latent(v)[0].cfg.train_steps == 3000                  # from a pixel budget of 1,000 on
+    monkeypatch.setitem(D.PRESETS, "offline", D.preset("offline", train_steps=100))
+    assert D.build_latent(v)[0].cfg.train_steps == 3000                  # from a pixel budget of 100 on
+    monkeypatch.setitem(D.PRESETS, "offline", D.preset("offline", train_steps=99))
+    assert D.build_latent(v)[0].cfg.train_steps == 99                    # below it (tiny-sized): the same budget
 
 
 def test_build_gives_a_frozen_ema_copy():
