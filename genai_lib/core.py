@@ -185,8 +185,8 @@ def model_dtype(device: str, profile: str | None = None) -> Any:
     * CUDA: ``bfloat16`` where the GPU computes it natively (Ampere and newer), ``float16`` otherwise
       (a T4);
     * Apple MPS: ``float16``;
-    * a CPU with native bfloat16 (AVX512-BF16 or AMX): ``bfloat16``, which decodes two to three times
-      faster than ``float32`` there (``bench/precision.py`` measures speed and scores side by side);
+    * a CPU with native bfloat16 (AVX512-BF16 or AMX): ``bfloat16``, which decodes faster than
+      ``float32`` there (``bench/precision.py`` measures the speed and the chapters' scores side by side);
     * any other CPU: ``float32`` (emulated bfloat16 would be slower).
 
     Args:

@@ -21,17 +21,22 @@ CHOSEN = os.environ.get("GENAI_DETERMINISM_NOTEBOOKS", "question-answering")
 NAMES = (sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")) if CHOSEN == "all"
          else [n.strip() for n in CHOSEN.split(",") if n.strip()])
 ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+PROGRESS_BAR = re.compile(r"[^\r\n]*\d+%\|[^\r\n]*[\r\n]?")  # a tqdm bar's frames: how many depends on timing
 
 
 def text_outputs(path: Path) -> list[str]:
+    """Each cell's text outputs. A cell's printed text is joined into one string: how the kernel splits a
+    stream into output messages depends on when it flushes, not on what was printed."""
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     texts = []
     for i, cell in enumerate(nb.cells):
+        stdout = "".join(out.text for out in cell.get("outputs", [])
+                         if out.output_type == "stream" and out.name == "stdout")
+        if PROGRESS_BAR.sub("", stdout):
+            texts.append(f"{i}:{PROGRESS_BAR.sub('', stdout)}")
         for out in cell.get("outputs", []):
-            if out.output_type == "stream" and out.name == "stdout":
-                texts.append(f"{i}:{out.text}")
-            elif out.output_type in ("execute_result", "display_data"):
+            if out.output_type in ("execute_result", "display_data"):
                 if "genai_runfacts" in out.get("metadata", {}) or "image/png" in out.data or "text/html" in out.data:
                     continue  # timings, pictures and audio players
                 texts.append(f"{i}:{ADDRESS.sub('', out.data.get('text/plain', ''))}")
