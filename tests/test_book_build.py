@@ -695,3 +695,23 @@ def test_site_offers_the_same_files_as_exports():
     paper_html = (html / "paper.html").read_text()
     for f in offered.values():
         assert f"build/{f.name}" in paper_html, f"the paper page links {f.name}"
+
+
+@built_book
+def test_no_chapter_embeds_an_empty_block():
+    """Every notebook output a chapter embeds shows something on the built page: a figure, a table or the
+    text the cell printed (a cell that reports by printing must not turn into an empty figure)."""
+    import re
+
+    html = REPO / "_build" / "html"
+    if not (html / "index.html").exists():
+        pytest.fail("the HTML site was not built (_build/html/index.html missing)")
+    empty = []
+    for page in sorted(html.glob("*.html")):
+        for m in re.finditer(r'<(figure|div)[^>]*class="embed"[^>]*>(.*?)(?:<figcaption>.*?</figcaption>)?</\1>',
+                             page.read_text(), re.S):
+            body = re.sub(r"<figcaption>.*?</figcaption>", "", m.group(2), flags=re.S)
+            if not re.search(r'class="output[ "]|<img|<table|<pre|<svg|<iframe|<audio|<video|<p\b|<ul|<ol', body):
+                label = re.search(r'href="[^"]*#([\w-]+)"', m.group(0))
+                empty.append(f"{page.name}: #{label.group(1) if label else '?'}")
+    assert not empty, f"embeds that render empty: {empty}"

@@ -950,6 +950,19 @@ VARIANTS = {
         '<div class="embed"><p>e</p></div>'),
     'embed-label-only': ({'type': 'embed', 'label': 'fig-my-plot', 'children': [{'type': 'outputs', 'children': [{'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'E', 'evalue': 'v'}}, 'junk', {'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'image/png': {'path': '/p.png'}}}}]}]},
         '<div class="embed"><div class="outputs"><div class="output image"><img src="build/p.png" alt="Figure: my plot"></div></div></div>'),
+    # a cell that reports by printing: its stdout is what the chapter embeds (stderr, errors, progress widgets never)
+    'embed-prints-only': ({'type': 'embed', 'label': 'out-score', 'children': [{'type': 'outputs', 'children': [
+        {'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stdout', 'text': 'score 0.9\n'}},
+        {'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stderr', 'text': 'warning\n'}},
+        {'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/plain': 'train: 0%|', 'application/vnd.jupyter.widget-view+json': {'model_id': 'w'}}}},
+        {'type': 'output', 'jupyter_data': {'output_type': 'error', 'ename': 'E', 'evalue': 'v'}},
+        {'type': 'output', 'jupyter_data': {'output_type': 'stream', 'text': 'done\n'}}]}]},
+        '<div class="embed"><div class="outputs"><pre class="output stream stdout">score 0.9\n</pre><pre class="output stream stdout">done\n</pre></div></div>'),
+    # a table with a line printed beside it: the table only
+    'embed-table-and-print': ({'type': 'embed', 'label': 'tbl-t', 'children': [{'type': 'outputs', 'children': [
+        {'type': 'output', 'jupyter_data': {'output_type': 'display_data', 'data': {'text/plain': 't'}}},
+        {'type': 'output', 'jupyter_data': {'output_type': 'stream', 'name': 'stdout', 'text': 'aside\n'}}]}]},
+        '<div class="embed"><div class="outputs"><pre class="output text">t</pre></div></div>'),
     'embed-numbered': ({'type': 'embed', 'alt': 'Caption $x$.', 'source': {'url': '/nb-2', 'label': 'fig-n', 'kind': 'Notebook'}, 'children': []},
         '<figure id="fig-n" class="embed"><figcaption><span class="caption-number">Figure\xa05:</span> Caption <span class="math-inline"><math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>x</mi></mrow></math></span>. <a class="embed-source" href="nb-2.html#fig-n">(source: Notebook two)</a></figcaption></figure>'),
     'embed-not-notebook': ({'type': 'embed', 'source': {'url': '/ch', 'label': 'fig-c', 'kind': 'Article', 'title': 'Ch'}, 'children': [{'type': 'paragraph', 'children': [{'type': 'text', 'value': 'e'}]}]},

@@ -580,8 +580,9 @@ def h_title_div(cls: str) -> Callable[[Node, Page], str]:
 
 def h_embed(node: Node, page: Page) -> str:
     """``![caption](#fig-x)`` / ``{embed}``: the labelled content (often a notebook output) with its
-    caption (math rendered) and a link to where it came from. An embedded figure shows the figure:
-    the cell's printed text (stdout/stderr) stays on the notebook page."""
+    caption (math rendered) and a link to where it came from. An embedded figure or table shows the
+    figure or table, and an embedded cell that only prints shows its printed text (see
+    :func:`_figures_only`)."""
     src = node.get("source") or {}
     label = src.get("label") or node.get("label") or ""
     caption_src = page.embed_captions.get(label) or node.get("alt") or ""
@@ -604,16 +605,41 @@ def h_embed(node: Node, page: Page) -> str:
     return f'<div class="embed">{body}</div>'
 
 
-def _figures_only(children: list) -> list:
-    """Drop stream and error outputs from embedded notebook outputs (they stay on the notebook page)."""
+def _output_kind(node: dict) -> str:
+    """``rich`` (a figure, table or value), ``stdout``, or ``noise`` (stderr, errors, progress widgets)."""
+    jd = node.get("jupyter_data") or {}
+    kind = jd.get("output_type")
+    if kind == "stream":
+        return "stdout" if (jd.get("name") or "stdout") == "stdout" else "noise"
+    if kind == "error" or "application/vnd.jupyter.widget-view+json" in (jd.get("data") or {}):
+        return "noise"
+    return "rich"
+
+
+def _figures_only(children: list, keep_stdout: bool | None = None) -> list:
+    """What an embed shows of a notebook cell's outputs.
+
+    stderr, errors and progress widgets never (they stay on the notebook page). The printed text
+    (stdout) only when the cell has nothing else to show: a figure or table is shown without the lines
+    printed beside it, but a cell that reports its results by printing them (``out-…`` labels) shows
+    them, so that a chapter never embeds an empty block.
+    """
+    if keep_stdout is None:
+        def kinds(nodes):
+            for c in nodes:
+                if isinstance(c, dict) and c.get("type") == "output":
+                    yield _output_kind(c)
+                elif isinstance(c, dict) and c.get("type") == "outputs":
+                    yield from kinds(c.get("children") or [])
+        keep_stdout = "rich" not in set(kinds(children))
     out = []
     for c in children:
         if not isinstance(c, dict):
             continue
-        if c.get("type") == "output" and (c.get("jupyter_data") or {}).get("output_type") in ("stream", "error"):
+        if c.get("type") == "output" and _output_kind(c) != "rich" and not (keep_stdout and _output_kind(c) == "stdout"):
             continue
         if c.get("type") == "outputs":
-            c = {**c, "children": _figures_only(c.get("children") or [])}
+            c = {**c, "children": _figures_only(c.get("children") or [], keep_stdout)}
         out.append(c)
     return out
 
