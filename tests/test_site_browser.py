@@ -440,14 +440,23 @@ def test_captions_render_their_math_and_images_have_alt_text(driver, server):
 
 
 def test_embedded_figures_show_the_figure_not_the_cells_prints(driver, server):
-    embeds = 0
+    """An embedded figure or table shows that, without the lines its cell printed; a cell that only
+    prints shows its printed text (stdout), so no embed is empty; stderr and errors never show."""
+    embeds = printed_only = 0
     for href, _ in _toc(driver, server):
         driver.get(urllib.parse.urljoin(server.url, href))
-        streams = driver.execute_script(
-            "return Array.from(document.querySelectorAll('figure.embed')).map(f => f.querySelectorAll('.stream, .error').length)")
-        embeds += len(streams)
-        assert not any(streams), f"{href}: an embedded figure shows the cell's printed text"
-    assert embeds, "no embedded figure to check"
+        found = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure.embed')).map(f => ["
+            "  f.querySelectorAll('.output:not(.stream):not(.error)').length,"
+            "  f.querySelectorAll('.stream.stdout').length,"
+            "  f.querySelectorAll('.stream.stderr, .error').length])")
+        embeds += len(found)
+        for rich, stdout, noise in found:
+            assert not noise, f"{href}: an embed shows stderr or an error"
+            assert rich or stdout, f"{href}: an embed shows nothing"
+            assert not (rich and stdout), f"{href}: an embedded figure shows the cell's printed text"
+            printed_only += bool(stdout)
+    assert embeds and printed_only, f"no embedded figure ({embeds}) or printed report ({printed_only}) to check"
 
 
 def test_every_page_has_a_distinct_title(driver, server):
