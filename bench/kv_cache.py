@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
 from genai_lib import gpt
 
-
-def timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
+from _timing import timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 
 def main() -> None:

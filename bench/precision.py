@@ -27,11 +27,14 @@ import copy
 import json
 import math
 import time
+from functools import partial
 
 import torch
 
 from genai_lib import codegen, prompting, text
 from genai_lib.core import apply_thread_policy, cpu_has_native_bf16
+
+from _timing import timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 SENTENCES = [
     "The cat sat on the mat and looked out of the window at the rain.",
@@ -66,10 +69,7 @@ def speed(lm: text.LanguageModel, prompts: list[str], new_tokens: int) -> float:
         lm.model.generation_config.eos_token_id = eos
 
 
-def timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, round(time.perf_counter() - w0, 1), round(time.process_time() - c0, 1)
+timed = partial(_timed, ndigits=1)  # figures to a tenth of a second
 
 
 def gpt_training(json_path: str) -> dict:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from functools import partial
 
 from genai_lib import codegen, core, prompting, text
+
+from _timing import timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 
 @contextmanager
@@ -40,10 +42,7 @@ def whole_batches():
         text.DECODE_CHUNK, codegen.reply_complete, codegen.body_complete = chunk, complete, body
 
 
-def timed(fn):
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, round(time.perf_counter() - w, 1), round(time.process_time() - c, 1)
+timed = partial(_timed, ndigits=1)  # figures to a tenth of a second
 
 
 def main(argv: list[str] | None = None) -> dict:
