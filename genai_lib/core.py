@@ -259,6 +259,21 @@ def cache_dir() -> Path:
     return path
 
 
+def cached_model_path(name: str, cfg: Any, *code: Any) -> Path:
+    """Where a model trained from ``cfg`` is kept in :func:`cache_dir`, e.g. ``vae-digits-1a2b3c4d5e6f.pt``.
+
+    The name ends in a hash of the config's fields and of the source of ``code`` (the modules that
+    build and train it), so a change to either trains a fresh model instead of loading a stale one.
+    Used by the loaders that train a model once and reuse it (``vae.load``, ``diffusion.load``).
+    """
+    import hashlib
+    import inspect
+    from dataclasses import asdict
+
+    text = repr(sorted(asdict(cfg).items())) + "".join(inspect.getsource(obj) for obj in code)
+    return cache_dir() / f"{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.pt"
+
+
 def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:
     """The config of ``profile`` (the active one when ``None``) in a module's ``PRESETS``, with ``overrides``.
 

@@ -17,6 +17,8 @@ Typical use::
     model = diffusion.build(diffusion.preset("offline"))
     history = diffusion.train(model, images, labels)          # images (N, 1, 8, 8) in [-1, 1]
     x = diffusion.sample(model, labels=[7] * 16, steps=20, seed=0)     # (16, 1, 8, 8) in [-1, 1]
+    diffusion.save(model)                                     # a digits label model, for load()
+    model = diffusion.load()       # the same model from the cache folder (trained there if missing)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, ema_update, get_profile, preset_of
+from genai_lib.core import GenAIError, atomic_write, cached_model_path, ema_update, get_profile, preset_of
 from genai_lib.denoisers import Denoiser
 from genai_lib.schedulers import SAMPLERS, NoiseScheduler, make_scheduler  # noqa: F401  (NoiseScheduler: the API)
 
@@ -103,6 +105,9 @@ class DiffusionModel:
     prompt_cache: dict[str, torch.Tensor] = field(default_factory=dict)   # caption -> MiniLM vector
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None          # latent -> image (latent diffusion)
     latent_scale: float = 1.0                                             # latents are divided by this
+    history: list[float] = field(default_factory=list)                    # the loss of every training step
+    train_cpu_s: float = 0.0                                              # CPU seconds spent in train()
+    cached_from: str | None = None                                        # the file load() read it from
 
     @property
     def device(self) -> torch.device:
@@ -238,7 +243,7 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
     lr_at = lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history, t0 = [], time.perf_counter()
+    history, t0, c0 = [], time.perf_counter(), time.process_time()
     net.train()
     for step in tqdm(range(steps), desc="diffusion", disable=not progress):  # pragma: no mutate  (progress bar display)
         # [start:training-step]
@@ -261,7 +266,80 @@ def train(model: DiffusionModel, x: torch.Tensor, cond: torch.Tensor, steps: int
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     net.eval()
+    model.history += history
+    model.train_cpu_s += time.process_time() - c0
     return history
+
+
+def save(model: DiffusionModel) -> str:
+    """Keep a digits label model, trained as :func:`load` trains it, in the cache folder for :func:`load`.
+
+    The diffusion chapter trains its model in the open and then saves it; the text-to-image chapter
+    calls :func:`load`, which finds it there instead of training the same model a second time.
+
+    Returns:
+        The path of the file written (its name carries the hash of the config and of the training code).
+    """
+    cfg = model.cfg
+    if cfg.cond != "label" or model.decode is not None or not model.history:
+        raise GenAIError("save() keeps trained pixel-space label models (the ones load() trains); "  # pragma: no mutate  (message wording; the raise is tested)
+                         f"this one is cond={cfg.cond!r}, latent={model.decode is not None}, "  # pragma: no mutate  (message wording; the raise is tested)
+                         f"{len(model.history)} training steps.")  # pragma: no mutate  (message wording; the raise is tested)
+    path = _cache_path(cfg)
+    state = {"net": model.net.state_dict(), "ema": model.ema.state_dict(), "history": list(model.history),
+             "train_cpu_s": float(model.train_cpu_s)}
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
+    return str(path)
+
+
+def load(cfg: DiffusionConfig | None = None, device: str | None = "cpu", progress: bool = False) -> DiffusionModel:
+    """The label-conditioned model of ``cfg`` trained on the digits' training split: trained once, then cached.
+
+    A notebook that *uses* the diffusion chapter's model (text-to-image starts from it) calls this; it
+    runs alone: with an empty cache it trains the model itself (the same :func:`build` and :func:`train`
+    calls as the diffusion chapter) and saves it. A damaged cache file is trained again and replaced.
+
+    Args:
+        cfg: the configuration (default: the active profile's preset); it must be a label model.
+        device: where the weights live.
+        progress: show the training progress bar when it has to train.
+
+    Returns:
+        The trained :class:`DiffusionModel`; ``history`` and ``train_cpu_s`` describe its training run,
+        ``cached_from`` is the file it was read from (``None`` when it was trained by this call).
+    """
+    cfg = cfg or preset()
+    if cfg.cond != "label" or cfg.arch != "unet":
+        raise GenAIError(f"load() trains pixel-space label models (cond='label', arch='unet'), got "  # pragma: no mutate  (message wording; the raise is tested)
+                         f"cond={cfg.cond!r}, arch={cfg.arch!r}. Build other models with build() and train().")  # pragma: no mutate  (message wording; the raise is tested)
+    path = _cache_path(cfg)
+    model = build(cfg, device=device)
+    if path.exists():
+        try:
+            state = torch.load(path, map_location=model.device, weights_only=True)
+            model.net.load_state_dict(state["net"])
+            model.ema.load_state_dict(state["ema"])
+            model.history, model.train_cpu_s = [float(v) for v in state["history"]], float(state["train_cpu_s"])
+            model.cached_from = str(path)
+            return model
+        except Exception:          # a damaged file: train again and overwrite it
+            model = build(cfg, device=device)
+    from genai_lib import digits
+
+    data = digits.load()
+    with torch.enable_grad():      # the caller may be inside torch.no_grad()
+        train(model, data.train_x, F.one_hot(data.train_y, NUM_CLASSES).float(), progress=progress)
+    save(model)
+    return model
+
+
+def _cache_path(cfg: DiffusionConfig):
+    import sys
+
+    from genai_lib import core, denoisers, schedulers
+
+    return cached_model_path("diffusion-digits", cfg, sys.modules[__name__], denoisers, schedulers, core)
 
 
 # ----------------------------------------------------------------------------- sampling

@@ -21,15 +21,15 @@ Typical use::
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, atomic_write, cache_dir, get_device, preset_of
+from genai_lib.core import GenAIError, atomic_write, cached_model_path, get_device, preset_of
 
 PIXELS = digits.SIDE * digits.SIDE   # 64
 
@@ -305,8 +305,7 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
         The trained VAE in eval mode, on :func:`genai_lib.core.get_device`.
     """
     cfg = cfg or preset(profile)
-    key = hashlib.sha1(repr(sorted(asdict(cfg).items())).encode()).hexdigest()[:12]
-    path = cache_dir() / f"vae-digits-v1-{key}.pt"
+    path = cached_model_path("vae-digits", cfg, sys.modules[__name__])
     model = build(cfg)
     if path.exists():
         try:

@@ -758,3 +758,73 @@ def test_embed_text_uses_the_profile_it_is_given(monkeypatch):
     monkeypatch.setenv("GENAI_PROFILE", "no-such-profile")               # the environment is not read
     emb = D.embed_text(["a two", "a seven"], profile="tiny")
     np.testing.assert_allclose(emb.numpy(), D._embedder("tiny").encode(["a two", "a seven"]), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the cached label model
+def test_load_trains_once_then_reads_the_saved_model(monkeypatch, tmp_path, data):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(D.preset("tiny"), train_steps=3)
+    with torch.no_grad():                                    # training still works inside the caller's no_grad
+        a = D.load(cfg)
+    (path,) = tmp_path.glob("diffusion-digits-*.pt")
+    assert a.cached_from is None and len(a.history) == 3 and a.train_cpu_s > 0
+    b = D.load(cfg)
+    assert b.cached_from == str(path)                                            # read, not trained
+    assert b.history == a.history and b.train_cpu_s == a.train_cpu_s             # its training run's record
+    x = [D.sample(m, labels=[3, 7], steps=4, seed=0) for m in (a, b)]
+    assert torch.equal(*x)                                                       # the same weights
+
+
+def test_the_cache_is_keyed_by_config_and_a_damaged_file_is_trained_again(monkeypatch, tmp_path, data):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(D.preset("tiny"), train_steps=2)
+    a = D.load(cfg)
+    (path,) = tmp_path.glob("diffusion-digits-*.pt")
+    path.write_bytes(b"damaged")
+    b = D.load(cfg)
+    assert b.cached_from is None and torch.equal(D.sample(a, labels=[1], steps=3), D.sample(b, labels=[1], steps=3))
+    assert set(torch.load(path, weights_only=True)) == {"net", "ema", "history", "train_cpu_s"}     # rewritten
+    D.load(replace(cfg, seed=1))
+    assert len(list(tmp_path.glob("diffusion-digits-*.pt"))) == 2                 # another config, another file
+
+
+def test_a_model_the_notebook_trained_and_saved_is_what_load_returns(monkeypatch, tmp_path, data):
+    """The diffusion chapter trains in the open and saves; the text-to-image chapter's load() finds it."""
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(D.preset("tiny"), train_steps=2)
+    m = D.build(cfg)
+    D.train(m, data.train_x, F.one_hot(data.train_y, 10).float(), progress=False)
+    assert D.save(m) == str(next(tmp_path.glob("diffusion-digits-*.pt")))
+    loaded = D.load(cfg)
+    assert loaded.cached_from is not None and loaded.history == m.history       # read, not trained again
+    for p, q in zip(m.ema.parameters(), loaded.ema.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_save_and_load_refuse_models_they_do_not_keep(model, data):
+    text_cfg = D.preset("tiny", cond="text", cond_dim=384)
+    with pytest.raises(GenAIError, match="label models"):
+        D.load(text_cfg)
+    with pytest.raises(GenAIError, match="label models"):
+        D.save(D.build(text_cfg))
+    with pytest.raises(GenAIError, match="0 training steps"):
+        D.save(D.build(D.preset("tiny")))                                       # never trained
+
+
+def test_the_cache_name_changes_with_the_config_and_with_the_training_code(monkeypatch, tmp_path):
+    from genai_lib import core
+
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = D.preset("tiny")
+
+    def one():
+        return 1
+
+    def two():
+        return 2
+
+    base = core.cached_model_path("x", cfg, one)
+    assert base.parent == tmp_path and base.name.startswith("x-") and base.suffix == ".pt"
+    assert core.cached_model_path("x", cfg, one) == base
+    assert core.cached_model_path("x", replace(cfg, seed=1), one) != base
+    assert core.cached_model_path("x", cfg, two) != base
