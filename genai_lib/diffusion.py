@@ -47,7 +47,7 @@ class DiffusionConfig:
 
     sample_shape: tuple[int, ...] = (1, 8, 8)  # shape of one sample: (C, H, W) pixels, or (D,) latents
     arch: str = "unet"                          # "unet" (diffusers UNet2DModel) or "mlp" (latent vectors)
-    channels: tuple[int, ...] = (32, 64, 64)    # UNet: channels per resolution (8×8, 4×4, 2×2); MLP: hidden widths
+    channels: tuple[int, ...] = (16, 32, 32)    # UNet: channels per resolution (8×8, 4×4, 2×2); MLP: hidden widths
     layers_per_block: int = 1                   # UNet: ResNet blocks per resolution
     cond: str = "label"                         # "label": one-hot digit; "text": MiniLM caption embedding
     cond_dim: int = NUM_CLASSES                 # size of the condition vector (10 labels, 384 MiniLM)

@@ -66,7 +66,7 @@ _TINY_LM = ModelSpec("genai-lib/tiny-random-llama", "local", "Apache-2.0", "~0.1
                      "built randomly in the cache folder", "tiny-lm")
 _TINY_ENC = ModelSpec("genai-lib/tiny-random-bert", "local", "Apache-2.0", "~0.1 M params",
                       "built randomly in the cache folder", "tiny-encoder")
-_TRAINED = ModelSpec("genai-lib/digits-diffusion", "local", "Apache-2.0", "~1 M params",
+_TRAINED = ModelSpec("genai-lib/digits-diffusion", "local", "Apache-2.0", "~0.3 M params",
                      "trained by the diffusion notebook on scikit-learn digits", "trained")
 
 
