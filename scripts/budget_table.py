@@ -27,7 +27,8 @@ START, END = "<!-- budget-table:start -->", "<!-- budget-table:end -->"
 # Wall-time budget of each notebook in the `offline` profile on 2 CPU cores, in seconds (a setting).
 BUDGET_S: dict[str, int] = {
     "transformers": 150, "text-generation": 60, "prompting": 120, "code-generation": 120,
-    "question-answering": 60, "rag": 90, "fine-tuning": 150, "gan": 100, "vae": 80, "diffusion": 240,
+    "question-answering": 60, "rag": 90, "fine-tuning": 150, "gan": 100, "vae": 80, "diffusion": 120,
+    "text-to-image": 120,
     "audio": 40, "evaluation": 90, "responsible-ai": 90, "app": 40,
 }
 

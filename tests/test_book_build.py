@@ -308,6 +308,30 @@ def test_execution_order_is_longest_first(tmp_path):
     assert order == ["long", "short", "paper", "squares"]   # unknown pages keep their order, after the known
 
 
+def test_a_notebook_that_reuses_another_ones_model_executes_after_all_others(tmp_path):
+    """text-to-image reads the model diffusion saves: it is queued last, whatever its expected time."""
+    import nbformat
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bookbuild.project import execution_order, runs_after
+
+    proj = make_project(tmp_path, lib=False)
+    for name in ("trainer", "user", "other"):
+        add_notebook(proj, name, ["print(1)"])
+    user = proj / "notebooks" / "user.ipynb"
+    nb = nbformat.read(user, as_version=4)
+    nb.metadata["genai"] = {"runs_after": ["trainer"]}
+    nbformat.write(nb, user)
+    assert runs_after(user) == ["trainer"] and runs_after(proj / "notebooks" / "other.ipynb") == []
+    pages = [proj / "notebooks" / f"{n}.ipynb" for n in ("squares", "trainer", "user", "other")]
+    order = [p.stem for p in execution_order(pages, {"user": 500, "trainer": 100, "other": 50})]
+    assert order == ["trainer", "other", "squares", "user"]
+    # a notebook it names that is not in the book does not move it
+    nb.metadata["genai"] = {"runs_after": ["not-in-this-book"]}
+    nbformat.write(nb, user)
+    assert [p.stem for p in execution_order(pages, {"user": 500})][0] == "user"
+
+
 def test_expected_seconds_prefer_run_facts_then_the_readme_then_budgets(tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     import budget_table

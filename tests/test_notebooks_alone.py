@@ -6,7 +6,7 @@ a private ``GENAI_CACHE``, ``HOME`` and ``XDG_CACHE_HOME``. Nothing another note
 cached can help it, and the order the tests run in does not matter.
 
 * ``tiny`` (every notebook, random miniature models): part of the normal test run.
-* ``offline`` (the image notebooks gan, vae and diffusion, which train their generators and the
+* ``offline`` (the image notebooks gan, vae, diffusion and text-to-image, which train their generators and the
   digit classifier from nothing): the slow tier, ``pytest -m slow tests/test_notebooks_alone.py``.
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-IMAGE_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in ("gan", "vae", "diffusion")]
+IMAGE_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in ("gan", "vae", "diffusion", "text-to-image")]
 
 
 def run_alone(notebook: Path, profile: str, tmp: Path, cell_timeout: int) -> subprocess.CompletedProcess:

@@ -109,12 +109,32 @@ def site_mode(root: Path, config: dict) -> tuple[str | None, str]:
     return None, "HTML site NOT built: the book's site template (templates/site) does not exist yet."
 
 
+def runs_after(page: Path) -> list[str]:
+    """The notebooks whose cached models ``page`` reuses: its notebook metadata ``genai.runs_after``.
+
+    Such a notebook still runs alone (it trains what it needs when the cache lacks it); in a book build
+    it is only faster when those notebooks ran first.
+    """
+    if page.suffix != ".ipynb":
+        return []
+    try:
+        meta = json.loads(page.read_text()).get("metadata") or {}
+    except (OSError, ValueError):
+        return []
+    return [str(name) for name in (meta.get("genai") or {}).get("runs_after") or []]
+
+
 def execution_order(pages: list[Path], expected_s: dict[str, float]) -> list[Path]:
     """The executable pages, longest expected run first (then in table-of-contents order).
 
     With several notebooks executing at once, starting the longest ones first keeps a long notebook
     from starting last and running alone at the end (longest-processing-time-first scheduling).
     ``expected_s`` maps a page's stem (``diffusion``) to its expected seconds; unknown pages count 0.
+    Pages that reuse another page's cached model (:func:`runs_after`) come after all the others, so
+    that page has long finished when they start, and the model is trained once per build, not twice.
     """
     runnable = [p for p in pages if is_executable(p)]
-    return sorted(runnable, key=lambda p: -float(expected_s.get(p.stem, 0.0)))
+    ordered = sorted(runnable, key=lambda p: -float(expected_s.get(p.stem, 0.0)))
+    stems = {p.stem for p in runnable}
+    later = [p for p in ordered if stems.intersection(runs_after(p))]
+    return [p for p in ordered if p not in later] + later
