@@ -1,6 +1,6 @@
-"""The diffusion chapter's text model: trained from scratch, or started from the label model's denoiser.
+"""The text-to-image chapter's text model: trained from scratch, or started from the diffusion chapter's label model.
 
-Trains the label model of the chapter (the profile's preset, or ``--label-steps``), then text-conditioned
+Trains the label model of the diffusion chapter (the profile's preset, or ``--label-steps``), then text-conditioned
 models (MiniLM captions) as ``--runs`` lists them: by default from random weights for 30% of the label
 model's steps (what the chapter did on 2026-11-28), and from the label model's EMA denoiser
 (``diffusion.build(..., backbone_from=label)``) for 10% and 15% of them. Each is scored like the chapter scores it: digit-classifier accuracy and FID of 300
