@@ -31,10 +31,10 @@ def text_outputs(path: Path) -> list[str]:
     NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     texts = []
     for i, cell in enumerate(nb.cells):
-        stdout = "".join(out.text for out in cell.get("outputs", [])
-                         if out.output_type == "stream" and out.name == "stdout")
-        if PROGRESS_BAR.sub("", stdout):
-            texts.append(f"{i}:{PROGRESS_BAR.sub('', stdout)}")
+        stdout = PROGRESS_BAR.sub("", "".join(out.text for out in cell.get("outputs", [])
+                                              if out.output_type == "stream" and out.name == "stdout"))
+        if stdout:
+            texts.append(f"{i}:{stdout}")
         for out in cell.get("outputs", []):
             if out.output_type in ("execute_result", "display_data"):
                 if "genai_runfacts" in out.get("metadata", {}) or "image/png" in out.data or "text/html" in out.data:

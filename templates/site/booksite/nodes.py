@@ -636,8 +636,10 @@ def _figures_only(children: list, keep_stdout: bool | None = None) -> list:
     for c in children:
         if not isinstance(c, dict):
             continue
-        if c.get("type") == "output" and _output_kind(c) != "rich" and not (keep_stdout and _output_kind(c) == "stdout"):
-            continue
+        if c.get("type") == "output":
+            kind = _output_kind(c)
+            if kind == "noise" or (kind == "stdout" and not keep_stdout):
+                continue
         if c.get("type") == "outputs":
             c = {**c, "children": _figures_only(c.get("children") or [], keep_stdout)}
         out.append(c)
