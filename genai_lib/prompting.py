@@ -284,6 +284,11 @@ def _questions(tasks: Sequence[Task], cfg: PromptingConfig) -> list[tuple[Task, 
     return out
 
 
+def conversations(tasks: Sequence[Task], technique: str, config: PromptingConfig) -> list[Messages]:
+    """The conversations :func:`evaluate` sends: every question ``config`` selects, asked with ``technique``."""
+    return [build_messages(t, q, technique) for t, q, _ in _questions(tasks, config)]
+
+
 def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: PromptingConfig | None = None,
              generation: GenerationConfig | None = None, samples: int = 1, progress: bool = False) -> Result:
     """Ask every question of ``tasks`` with ``technique`` and score the replies.
@@ -306,8 +311,8 @@ def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: P
     cot = technique in ("chain_of_thought", "zero_shot_cot")
     gen = replace(generation or GenerationConfig(), max_new_tokens=cfg.max_new_tokens_cot if cot else cfg.max_new_tokens)
     qs = _questions(tasks, cfg) * samples
-    convs: list[Messages] = [build_messages(t, q, technique) for t, q, _ in qs]
-    replies = lm.chat_batch(convs, gen, batch_size=cfg.batch_size, progress=progress)
+    replies = lm.chat_batch(conversations(tasks, technique, cfg) * samples, gen, batch_size=cfg.batch_size,
+                            progress=progress)
     res = Result(technique)
     for (task, q, gold), reply in zip(qs, replies):
         res.rows.append({"task": task.name, "question": q, "gold": gold, "reply": reply,

@@ -31,6 +31,8 @@ Messages = Sequence[dict[str, str]]
 MAX_NEW_TOKENS_LIMIT = 4096
 #: Tokens decoded between two looks at which rows of a batch have finished (:meth:`LanguageModel.generate_batch`).
 DECODE_CHUNK = 16
+#: Shortest prompt prefix (in tokens) that rows of a batch share through one KV cache entry; 0 turns sharing off.
+SHARED_PREFIX_MIN = 16
 
 
 # [start:generationconfig]
@@ -102,6 +104,65 @@ PRESETS: dict[str, GenerationConfig] = {
 def preset(profile: str | None = None, **overrides: Any) -> GenerationConfig:
     """The profile's preset :class:`GenerationConfig`, with ``overrides`` applied."""
     return preset_of(PRESETS, profile, **overrides)
+
+
+def shared_prefix_lengths(ids: Sequence[Sequence[int]], minimum: int) -> list[int]:
+    """How many leading tokens of each row another row of the batch begins with too (0 if under ``minimum``).
+
+    Rows are compared with their neighbours in sorted order, which finds each row's longest common
+    prefix with any other row. At least one token of every row is left over, so that every row has a
+    token to predict from (two identical prompts share all but their last token).
+    """
+    if minimum < 1:
+        return [0] * len(ids)
+    order = sorted(range(len(ids)), key=lambda i: list(ids[i]))
+    best = [0] * len(ids)
+    for a, b in zip(order, order[1:]):
+        n = next((j for j, (x, y) in enumerate(zip(ids[a], ids[b])) if x != y), min(len(ids[a]), len(ids[b])))
+        best[a], best[b] = max(best[a], n), max(best[b], n)
+    return [n if n >= minimum else 0 for n in (min(n, len(row) - 1) for n, row in zip(best, ids))]
+
+
+@dataclass(frozen=True)
+class PrefixPlan:
+    """How a batch shares prompt prefixes (:func:`plan_prefixes`).
+
+    Attributes:
+        share: per row, how many of its leading tokens come from a shared prefix (0: none).
+        prefixes: the distinct shared prefixes, each computed once.
+        group: per row, the index of its prefix in ``prefixes`` (0 for a row that shares none: the
+            attention mask hides that row's whole prefix region).
+        width: the prefix region's length (the longest prefix).
+        rest: the length of the region after it (the longest remainder of a prompt).
+    """
+
+    share: list[int]
+    prefixes: list[tuple[int, ...]]
+    group: list[int]
+    width: int
+    rest: int
+
+    @property
+    def positions(self) -> int:
+        """Token positions computed: every prefix once, then every row's remainder region."""
+        return len(self.prefixes) * self.width + len(self.share) * self.rest
+
+
+def plan_prefixes(ids: Sequence[Sequence[int]], minimum: int) -> PrefixPlan | None:
+    """Plan the shared prefixes of a batch of tokenised prompts; ``None`` when sharing would not pay.
+
+    It does not pay when no two rows share ``minimum`` tokens, or when the layout computes at least as
+    many token positions as the plain left-padded batch (a long prompt that shares nothing makes every
+    row's remainder region long).
+    """
+    share = shared_prefix_lengths(ids, minimum)
+    prefixes = sorted({tuple(row[:n]) for row, n in zip(ids, share) if n})
+    if not prefixes or len(prefixes) == len(ids):                           # nothing is shared by two rows
+        return None
+    index = {k: g for g, k in enumerate(prefixes)}
+    plan = PrefixPlan(share, prefixes, [index.get(tuple(row[:n]), 0) for row, n in zip(ids, share)],
+                      width=max(map(len, prefixes)), rest=max(len(row) - n for row, n in zip(ids, share)))
+    return plan if plan.positions < len(ids) * max(map(len, ids)) else None
 
 
 def _eos_ids(model) -> list[int]:
@@ -200,6 +261,12 @@ class LanguageModel:
         rest go on without computing padding for them (``transformers`` alone keeps every row to the
         end). Greedy tokens are the same either way; ``bench/ragged.py`` measures the gain.
 
+        Rows that begin with the same tokens (few-shot examples, a fixed instruction, several samples
+        of one prompt) share them: each shared prefix is computed once and copied into the rows' KV
+        cache (:meth:`_prefill_shared`, at least :data:`SHARED_PREFIX_MIN` tokens). In float32 the
+        tokens are the same as without sharing; in bfloat16 the different shapes round differently, as
+        any change of batch does. ``bench/prefix.py`` measures the gain.
+
         Args:
             prompts: the texts to continue (used verbatim, no chat template).
             config: decoding options; the profile's preset when ``None``.
@@ -239,30 +306,91 @@ class LanguageModel:
             starts = range(0, len(order), batch_size)
             for start in tqdm(starts, desc="generating", disable=not progress):  # pragma: no mutate  (progress bar display)
                 rows = order[start:start + batch_size]
-                enc = self.tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
-                                     add_special_tokens=False)
-                enc = {k: v.to(self.device) for k, v in enc.items()}  # input_ids, attention_mask: (B, T)
-                news = self._decode_ragged(enc, cfg, processors, rows, done)
+                batch = [prompts[i] for i in rows]
+                shared = self._prefill_shared(batch) if cfg.num_beams == 1 else None   # beams expand rows
+                if shared is None:
+                    enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+                    enc = {k: v.to(self.device) for k, v in enc.items()}  # input_ids, attention_mask: (B, T)
+                    cache = None
+                else:
+                    enc, cache = shared
+                news = self._decode_ragged(enc, cfg, processors, rows, done, cache)
                 for i, row in zip(rows, news):
                     results[i] = self.tokenizer.decode(row, skip_special_tokens=True)
         finally:
             self.tokenizer.padding_side = old_side
         return results
 
+    def _cache_arg(self) -> str:
+        """transformers 5.x renamed ``past_key_values`` to ``cache`` (in and out); the name this one uses."""
+        return "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
+
+    # [start:shared-prefix]
+    @torch.no_grad()
+    def _prefill_shared(self, prompts: list[str]) -> tuple[dict[str, torch.Tensor], Any] | None:
+        """Compute each prompt prefix that several rows share once, and lay the batch out around it.
+
+        Few-shot prompts, a fixed instruction, or ``n`` samples of one prompt make many rows of a batch
+        begin with the same tokens. Their keys and values are the same in every such row, so they are
+        computed once per distinct prefix (a batch of prefixes, right-padded) and copied into the rows'
+        KV cache. Each row is then laid out as ``[its prefix | padding | the rest of its prompt]``; the
+        attention mask hides the padding and the positions count real tokens only, so every row sees
+        exactly the tokens it would see alone. Returns ``None`` when :func:`plan_prefixes` finds
+        nothing worth sharing (the plain left-padded batch is then as good).
+        """
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        plan = plan_prefixes(ids, SHARED_PREFIX_MIN)
+        if plan is None:
+            return None
+        pad, dev = self.tokenizer.pad_token_id, self.device
+        groups, width, rest = len(plan.prefixes), plan.width, plan.rest
+        pre_ids = torch.full((groups, width), pad, dtype=torch.long)        # (G, P), right-padded
+        pre_mask = torch.zeros_like(pre_ids)
+        for g, k in enumerate(plan.prefixes):
+            pre_ids[g, :len(k)], pre_mask[g, :len(k)] = torch.tensor(k, dtype=torch.long), 1
+        pos = torch.arange(width).expand(groups, -1)                         # (G, P): right padding needs no shift
+        lean = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(type(self.model).forward).parameters else {}
+        out = self.model(input_ids=pre_ids.to(dev), attention_mask=pre_mask.to(dev), position_ids=pos.to(dev),
+                         use_cache=True, **lean)                             # only the cache is needed
+        cache = getattr(out, self._cache_arg())
+        cache.batch_select_indices(torch.tensor(plan.group, device=dev))     # (B, heads, P, head_dim)
+        full = torch.full((len(ids), width + rest), pad, dtype=torch.long)   # (B, P + S)
+        mask = torch.zeros_like(full)
+        for r, (row, n) in enumerate(zip(ids, plan.share)):
+            full[r, :n], mask[r, :n] = torch.tensor(row[:n], dtype=torch.long), 1
+            tail = row[n:]                                                   # the rest, left-padded to S
+            full[r, width + rest - len(tail):], mask[r, width + rest - len(tail):] = torch.tensor(tail), 1
+        return {"input_ids": full.to(dev), "attention_mask": mask.to(dev)}, cache
+
+    def prefill_positions(self, prompts: Sequence[str]) -> dict[str, int]:
+        """Token positions the first forward pass computes for ``prompts`` as one batch.
+
+        ``plain``: the left-padded batch (rows x longest prompt); ``shared``: with shared prefixes
+        computed once (:meth:`generate_batch` does this whenever it computes less).
+        """
+        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+        plain = len(ids) * max(map(len, ids), default=0)
+        plan = plan_prefixes(ids, SHARED_PREFIX_MIN)
+        return {"plain": plain, "shared": plain if plan is None else plan.positions}
+    # [end:shared-prefix]
+
     def _decode_ragged(self, enc: dict[str, torch.Tensor], cfg: GenerationConfig, processors, rows: list[int],
-                       done: Callable[[int, str], bool] | None) -> list[torch.Tensor]:
-        """Decode one left-padded batch in chunks, dropping finished rows; the new tokens of each row."""
+                       done: Callable[[int, str], bool] | None, cache: Any = None) -> list[torch.Tensor]:
+        """Decode one left-padded batch in chunks, dropping finished rows; the new tokens of each row.
+
+        ``cache`` holds the keys and values of the first columns of ``enc`` when a shared prefix was
+        computed already (:meth:`_prefill_shared`); generation then starts after them.
+        """
         ids, mask = enc["input_ids"], enc["attention_mask"]                    # (B, T)
         hf = cfg.to_hf()
         prompt_len, budget = ids.shape[1], hf.pop("max_new_tokens")
         pad = self.tokenizer.pad_token_id
         chunk = budget if cfg.num_beams > 1 else DECODE_CHUNK              # beams cannot be split up
         stops = torch.tensor(_eos_ids(self.model), dtype=torch.long, device=ids.device)
-        # transformers 5.x renamed ``past_key_values`` to ``cache`` (in and out); use whichever this one has
-        cache_arg = "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
+        cache_arg = self._cache_arg()
         alive = list(range(len(rows)))                                       # batch rows still decoding
         news: list[torch.Tensor] = [ids.new_empty(0)] * len(rows)
-        cache, made = None, 0
+        made = 0
         while alive:
             step = min(chunk, budget - made)
             extra = {} if cache is None else {cache_arg: cache}

@@ -67,6 +67,16 @@ def test_build_messages_for_each_technique():
         prompting.build_messages(SENT, q, "telepathy")
 
 
+def test_conversations_are_the_selected_questions_asked_with_the_technique(tiny_lm):
+    cfg = prompting.PromptingConfig(items_per_task=2)
+    convs = prompting.conversations(TASKS[:2], "few_shot", cfg)
+    assert convs == [prompting.build_messages(t, q, "few_shot") for t in TASKS[:2] for q, _ in t.items[:2]]
+    assert len(prompting.conversations(TASKS, "zero_shot", prompting.PromptingConfig())) == 40
+    prompts = [tiny_lm.format_chat(c) for c in convs]                         # two tasks: two shared prefixes
+    n = tiny_lm.prefill_positions(prompts)
+    assert n["shared"] < n["plain"]
+
+
 def test_evaluate_and_sweep_run_on_the_tiny_model(tiny_lm):
     cfg = prompting.preset("tiny")
     res = prompting.evaluate(tiny_lm, TASKS, "few_shot", cfg)

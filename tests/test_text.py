@@ -211,6 +211,74 @@ def test_done_stops_a_row_early_and_keeps_what_it_had(tiny_lm, monkeypatch):
         assert a.startswith(b) and (a == b) == (i % 2 == 1)                    # even rows stop after 4 tokens
 
 
+# ------------------------------------------------------------------ shared prompt prefixes
+SHARED = "Worked examples come first, the same in every row: one two three four five six seven eight nine. "
+PREFIXED = [SHARED + q for q in ("Q1 alpha", "Q2 beta gamma", "Q3", "Q4 delta")] + \
+    ["short", "an unrelated prompt of its own"] + [SHARED + "Q1 alpha"] * 2
+
+
+@pytest.mark.parametrize("ids, minimum, expected", [
+    ([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9]], 2, [3, 3, 0]),              # two rows share three tokens
+    ([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9]], 4, [0, 0, 0]),              # ... fewer than the minimum
+    ([[1, 2, 3], [1, 2, 3]], 1, [2, 2]),                                # identical rows keep their last token
+    ([[5, 1, 2], [1, 2, 7], [5, 1, 2, 8]], 1, [2, 0, 3]),               # the longest match with any other row
+    ([[1, 2, 3], [1, 2, 4]], 0, [0, 0]),                                # minimum 0 turns sharing off
+    ([[1, 2]], 1, [0]),
+    ([], 1, []),
+])
+def test_shared_prefix_lengths_by_hand(ids, minimum, expected):
+    assert text.shared_prefix_lengths(ids, minimum) == expected
+
+
+def _forward_tokens(lm, monkeypatch):
+    """Count the token positions every forward pass of ``lm`` computes (a list that grows)."""
+    seen = []
+    forward = lm.model.forward
+    monkeypatch.setattr(lm.model, "forward", lambda *a, **kw: seen.append(kw["input_ids"].numel()) or forward(*a, **kw))
+    return seen
+
+
+def test_shared_prefixes_are_computed_once_and_change_no_token(tiny_lm, monkeypatch):
+    one = [tiny_lm.generate(p, max_new_tokens=10) for p in PREFIXED]
+    sampled = text.GenerationConfig(max_new_tokens=8, do_sample=True, temperature=1.5, seed=3)
+    monkeypatch.setattr(text, "SHARED_PREFIX_MIN", 0)                          # sharing off: the plain batch
+    plain_sampled = tiny_lm.generate_batch(PREFIXED, sampled)
+    seen = _forward_tokens(tiny_lm, monkeypatch)
+    assert tiny_lm.generate_batch(PREFIXED, max_new_tokens=10) == one
+    plain_prefill = seen[0]
+    monkeypatch.setattr(text, "SHARED_PREFIX_MIN", 16)
+    seen.clear()
+    assert tiny_lm.generate_batch(PREFIXED, max_new_tokens=10) == one
+    prefix_len = len(tiny_lm.tokenizer(SHARED, add_special_tokens=False).input_ids)
+    assert seen[0] <= 3 * (prefix_len + 5)                                     # a few distinct prefixes, once each
+    assert seen[0] + seen[1] < 0.6 * plain_prefill                             # prefixes + the rest of every row
+    assert tiny_lm.prefill_positions(PREFIXED) == {"plain": plain_prefill, "shared": seen[0] + seen[1]}
+    assert tiny_lm.generate_batch(PREFIXED, sampled) == plain_sampled          # the same draws, too
+    ends = [_EndAfterARun(text._eos_ids(tiny_lm.model)[0])]
+    monkeypatch.setattr(text, "DECODE_CHUNK", 3)                               # rows leave with their shared cache
+    alone = [tiny_lm.generate_batch([p], max_new_tokens=20, logits_processor=ends)[0] for p in PREFIXED]
+    assert tiny_lm.generate_batch(PREFIXED, max_new_tokens=20, logits_processor=ends) == alone
+
+
+def test_sharing_that_would_compute_more_falls_back_to_the_plain_batch(tiny_lm):
+    assert tiny_lm._prefill_shared(PREFIXED) is not None
+    long_alone = "a long prompt that shares nothing with the others, " * 6
+    assert tiny_lm._prefill_shared([SHARED + "Q1", SHARED + "Q2", long_alone]) is None
+    assert tiny_lm._prefill_shared(["no two", "rows share", "a prefix"]) is None
+    assert tiny_lm.prefill_positions(["no two", "rows share"]) == {"plain": 20, "shared": 20}
+    assert tiny_lm.prefill_positions([]) == {"plain": 0, "shared": 0}
+    plan = text.plan_prefixes([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 4, 7, 8], [9, 9, 9]], 2)
+    assert plan.prefixes == [(1, 2, 3, 4)] and plan.share == [4, 4, 4, 0] and plan.group == [0, 0, 0, 0]
+    assert (plan.width, plan.rest, plan.positions) == (4, 3, 4 + 4 * 3)       # against 4 rows x 6 plain
+
+
+def test_beam_search_does_not_share_prefixes(tiny_lm, monkeypatch):
+    seen = _forward_tokens(tiny_lm, monkeypatch)
+    beams = tiny_lm.generate_batch(PREFIXED[:3], max_new_tokens=4, num_beams=2)
+    assert beams == [tiny_lm.generate(p, max_new_tokens=4, num_beams=2) for p in PREFIXED[:3]]
+    assert seen[0] % 2 == 0 and seen[0] // 2 >= 3 * len(SHARED) // 4          # one pass over all beam rows
+
+
 def test_generate_batch_bad_input(tiny_lm):
     with pytest.raises(GenAIError, match="list"):
         tiny_lm.generate_batch("one prompt")
@@ -269,6 +337,41 @@ def test_smollm2_padded_rows_predict_like_single_prompts(smol, smol_fp32, dtype,
     with torch.no_grad():                                                      # the same batch, padding NOT masked
         unmasked = lm.model(input_ids=enc["input_ids"]).logits[:, -1].float().log_softmax(-1)
     assert (unmasked[:2].gather(1, top[:2]) - alone[:2].gather(1, top[:2])).abs().max() > 1.0
+
+
+@pytest.mark.offline
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-3), (torch.bfloat16, 0.5)])
+def test_smollm2_rows_with_a_shared_few_shot_prefix_predict_like_single_prompts(smol, smol_fp32, dtype, tolerance):
+    """The shared-prefix layout ([prefix | padding | rest]) masks its padding and keeps positions right.
+
+    Same bounds as the left-padding test above; a layout that got the positions wrong (counting the
+    padding) moves the log-probs by far more than the bfloat16 bound (checked below).
+    """
+    from genai_lib import prompting
+
+    lm = smol_fp32 if dtype == torch.float32 else text.LanguageModel(
+        smol.tokenizer, copy.deepcopy(smol_fp32.model).to(torch.bfloat16), "bf16 copy", "offline")
+    task = prompting.TASKS[0]
+    prompts = [lm.format_chat(prompting.build_messages(task, q, "few_shot")) for q, _ in task.items[:3]]
+    prompts.append(lm.format_chat("Name a primary colour."))                  # a row that shares nothing long
+    enc, cache = lm._prefill_shared(prompts)
+    width = cache.get_seq_length()
+    assert 0 < width < enc["input_ids"].shape[1]
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)                 # (B, T): positions skip padding
+    with torch.no_grad():
+        logits = lm.model(input_ids=enc["input_ids"][:, width:], attention_mask=enc["attention_mask"],
+                          position_ids=pos[:, width:], cache=copy.deepcopy(cache)).logits
+        shared = logits[:, -1].float().log_softmax(-1)                         # (B, V)
+        alone = torch.stack([lm.model(**lm._encode(p)).logits[0, -1].float().log_softmax(-1) for p in prompts])
+        wrong_pos = torch.arange(enc["input_ids"].shape[1])[width:].expand(len(prompts), -1)
+        unshifted = lm.model(input_ids=enc["input_ids"][:, width:], attention_mask=enc["attention_mask"],
+                             position_ids=wrong_pos, cache=cache).logits[:, -1].float().log_softmax(-1)
+    top = alone.topk(20, dim=-1).indices                                       # (B, 20)
+    assert (shared.gather(1, top) - alone.gather(1, top)).abs().max() < tolerance
+    assert torch.equal(shared.argmax(-1), alone.argmax(-1))
+    assert (unshifted.gather(1, top) - alone.gather(1, top)).abs().max() > 1.0
+    if dtype == torch.float32:                                                 # and the replies are the same
+        assert lm.generate_batch(prompts, max_new_tokens=12) == [lm.generate(p, max_new_tokens=12) for p in prompts]
 
 
 def test_decode_speed_and_roofline_figures():
