@@ -118,17 +118,22 @@ class Embedder:
         if not isinstance(bs, int) or bs <= 0:
             raise GenAIError(f"batch_size must be a positive integer, got {bs!r}")
         device = next(self.model.parameters()).device
+        # Texts of similar length share a batch, so that little padding is computed; the rows go back
+        # to the caller's order at the end (padding is masked, so a text's vector does not depend on it).
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
         out = []
         starts = range(0, len(items), bs)
         for start in tqdm(starts, desc="embedding", disable=not self.config.progress or len(starts) < 2):
-            enc = self.tokenizer(items[start:start + bs], padding=True, truncation=True,
+            enc = self.tokenizer([items[i] for i in order[start:start + bs]], padding=True, truncation=True,
                                  max_length=self.config.max_length, return_tensors="pt").to(device)
             hidden = self.model(**enc).last_hidden_state                 # (B, T, H)
             vecs = mean_pool(hidden, enc["attention_mask"])               # (B, H)
             if self.config.normalize:
                 vecs = torch.nn.functional.normalize(vecs, dim=-1)
             out.append(vecs.float().cpu().numpy())
-        return np.concatenate(out).astype(np.float32, copy=False)        # (N, H)
+        vectors = np.empty((len(items), out[0].shape[1]), dtype=np.float32)  # (N, H)
+        vectors[order] = np.concatenate(out)
+        return vectors
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, dim={self.dim})"

@@ -95,6 +95,18 @@ def test_embedder_gives_unit_vectors_and_mean_pooling(tiny_embedder):
         tiny_embedder.encode(["a"], batch_size=0)
 
 
+def test_embedder_batches_texts_of_similar_length_and_returns_the_callers_order(tiny_embedder, monkeypatch):
+    texts = ["a fairly long text with quite a few words in it", "b", "medium text here", "cc",
+             "another long text, also with many words in it", "mid-length text"]
+    one_by_one = np.stack([tiny_embedder.encode(t)[0] for t in texts])
+    widths = []
+    tokenizer = tiny_embedder.tokenizer
+    monkeypatch.setattr(tiny_embedder, "tokenizer", lambda batch, **kw: widths.append(sorted(map(len, batch))) or tokenizer(batch, **kw))
+    vecs = tiny_embedder.encode(texts, batch_size=2)
+    assert np.allclose(vecs, one_by_one, atol=1e-5)                           # row i is text i's vector
+    assert widths == [[1, 2], [15, 16], [45, 47]]                              # shortest with shortest
+
+
 def test_numpy_and_faiss_search_agree():
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(500, 48)).astype(np.float32)
