@@ -220,6 +220,7 @@ PREFIXED = [SHARED + q for q in ("Q1 alpha", "Q2 beta gamma", "Q3", "Q4 delta")]
 @pytest.mark.parametrize("ids, minimum, expected", [
     ([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9]], 2, [3, 3, 0]),              # two rows share three tokens
     ([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9]], 4, [0, 0, 0]),              # ... fewer than the minimum
+    ([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9]], 3, [3, 3, 0]),              # ... exactly the minimum
     ([[1, 2, 3], [1, 2, 3]], 1, [2, 2]),                                # identical rows keep their last token
     ([[5, 1, 2], [1, 2, 7], [5, 1, 2, 8]], 1, [2, 0, 3]),               # the longest match with any other row
     ([[1, 2, 3], [1, 2, 4]], 0, [0, 0]),                                # minimum 0 turns sharing off
@@ -270,6 +271,10 @@ def test_sharing_that_would_compute_more_falls_back_to_the_plain_batch(tiny_lm):
     plan = text.plan_prefixes([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 4, 7, 8], [9, 9, 9]], 2)
     assert plan.prefixes == [(1, 2, 3, 4)] and plan.share == [4, 4, 4, 0] and plan.group == [0, 0, 0, 0]
     assert (plan.width, plan.rest, plan.positions) == (4, 3, 4 + 4 * 3)       # against 4 rows x 6 plain
+    plan = text.plan_prefixes([[1, 2, 3, 4, 5], [7, 8, 9, 6], [1, 2, 3, 4, 6], [7, 8, 9, 5], [3]], 2)
+    assert plan.prefixes == [(1, 2, 3, 4), (7, 8, 9)] and plan.group == [0, 1, 0, 1, 0]
+    assert plan.share == [4, 3, 4, 3, 0] and (plan.width, plan.rest, plan.positions) == (4, 1, 2 * 4 + 5 * 1)
+    assert text.plan_prefixes([[1, 2, 3, 4], [1, 2, 3, 5], [6, 6, 6, 6]], 3) is None   # 3 + 3 x 3 = 3 x 4 plain
 
 
 def test_beam_search_does_not_share_prefixes(tiny_lm, monkeypatch):
@@ -339,6 +344,41 @@ def test_smollm2_padded_rows_predict_like_single_prompts(smol, smol_fp32, dtype,
     assert (unmasked[:2].gather(1, top[:2]) - alone[:2].gather(1, top[:2])).abs().max() > 1.0
 
 
+def _shared_last_logprobs(lm, prompts, positions_count_padding=False):
+    """Next-token log-probs after each prompt through the shared-prefix layout, and each prompt alone.
+
+    ``positions_count_padding`` gives the rows positions that count the padding: the bug the layout's
+    position ids exist to avoid (a control that must move the log-probs).
+    """
+    enc, cache = lm._prefill_shared(prompts)
+    width = cache.get_seq_length()
+    assert 0 < width < enc["input_ids"].shape[1]
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)                 # (B, T): positions skip padding
+    if positions_count_padding:
+        pos = torch.arange(enc["input_ids"].shape[1]).expand(len(prompts), -1)
+    with torch.no_grad():
+        logits = lm.model(input_ids=enc["input_ids"][:, width:], attention_mask=enc["attention_mask"],
+                          position_ids=pos[:, width:], **{lm._cache_arg(): cache}).logits
+        alone = torch.stack([lm.model(**lm._encode(p)).logits[0, -1].float().log_softmax(-1) for p in prompts])
+    return logits[:, -1].float().log_softmax(-1), alone                       # (B, V) each
+
+
+def test_rows_of_two_shared_prefixes_predict_like_single_prompts(tiny_lm):
+    """Two groups of rows, each with its own prefix, and a row that shares nothing: every row's KV cache
+    holds its own prefix at the right positions. The tiny model in float32 agrees to about 5e-7; a
+    layout whose positions count the padding moves a log-prob by 2e-4 or more, and rows given the other
+    group's prefix by about 3e-2 (measured), so 2e-5 tells them apart."""
+    first = "First worked examples, shared by two rows: one two three four five six seven. "
+    second = "A second, different preamble that two other rows begin with: red green blue cyan. "
+    prompts = [first + "Q1", first + "Q2 is longer", second + "Q3", second + "Q4 x", "alone here"]
+    plan = text.plan_prefixes(tiny_lm.tokenizer(prompts, add_special_tokens=False)["input_ids"], text.SHARED_PREFIX_MIN)
+    assert len(plan.prefixes) == 2 and plan.group[0] != plan.group[2] and plan.share[-1] == 0
+    shared, alone = _shared_last_logprobs(tiny_lm, prompts)
+    assert (shared - alone).abs().max() < 2e-5
+    wrong, _ = _shared_last_logprobs(tiny_lm, prompts, positions_count_padding=True)
+    assert (wrong - alone).abs().amax(-1)[:4].min() > 1e-4                    # every sharing row moves
+
+
 @pytest.mark.offline
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-3), (torch.bfloat16, 0.5)])
 def test_smollm2_rows_with_a_shared_few_shot_prefix_predict_like_single_prompts(smol, smol_fp32, dtype, tolerance):
@@ -354,18 +394,8 @@ def test_smollm2_rows_with_a_shared_few_shot_prefix_predict_like_single_prompts(
     task = prompting.TASKS[0]
     prompts = [lm.format_chat(prompting.build_messages(task, q, "few_shot")) for q, _ in task.items[:3]]
     prompts.append(lm.format_chat("Name a primary colour."))                  # a row that shares nothing long
-    enc, cache = lm._prefill_shared(prompts)
-    width = cache.get_seq_length()
-    assert 0 < width < enc["input_ids"].shape[1]
-    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)                 # (B, T): positions skip padding
-    with torch.no_grad():
-        logits = lm.model(input_ids=enc["input_ids"][:, width:], attention_mask=enc["attention_mask"],
-                          position_ids=pos[:, width:], cache=copy.deepcopy(cache)).logits
-        shared = logits[:, -1].float().log_softmax(-1)                         # (B, V)
-        alone = torch.stack([lm.model(**lm._encode(p)).logits[0, -1].float().log_softmax(-1) for p in prompts])
-        wrong_pos = torch.arange(enc["input_ids"].shape[1])[width:].expand(len(prompts), -1)
-        unshifted = lm.model(input_ids=enc["input_ids"][:, width:], attention_mask=enc["attention_mask"],
-                             position_ids=wrong_pos, cache=cache).logits[:, -1].float().log_softmax(-1)
+    shared, alone = _shared_last_logprobs(lm, prompts)
+    unshifted, _ = _shared_last_logprobs(lm, prompts, positions_count_padding=True)
     top = alone.topk(20, dim=-1).indices                                       # (B, 20)
     assert (shared.gather(1, top) - alone.gather(1, top)).abs().max() < tolerance
     assert torch.equal(shared.argmax(-1), alone.argmax(-1))
