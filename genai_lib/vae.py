@@ -178,7 +178,9 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
         progress: show a progress bar.
 
     Returns:
-        The history, one value per epoch: ``loss`` (= recon + beta * kl), ``recon`` and ``kl``.
+        The history, one value per epoch: ``loss`` (= recon + beta * kl), ``recon`` and ``kl``. The model
+        keeps the configs it was trained with in ``model.trained_with`` (one per call), which
+        :func:`save` reads.
     """
     from tqdm.auto import trange
 
@@ -211,6 +213,7 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
         history["kl"].append(sums[1] / count)
         history["loss"].append(history["recon"][-1] + cfg.beta * history["kl"][-1])
     model.eval()
+    model.trained_with = (*getattr(model, "trained_with", ()), cfg)
     return history
 
 
@@ -291,10 +294,39 @@ def anomaly_score(model: VAE, images: Any) -> torch.Tensor:
 # [end:anomaly-score]
 
 
+def _cache_path(cfg: VAEConfig):
+    """Where :func:`save` and :func:`load` keep the VAE of ``cfg`` (named by a hash of the config and this module)."""
+    return cached_model_path("vae-digits", cfg, sys.modules[__name__])
+
+
+def save(model: VAE) -> str:
+    """Keep a VAE trained as :func:`load` trains it (:func:`build` then one :func:`train` with its own
+    config) in the cache folder, where :func:`load` finds it.
+
+    The VAE chapter trains its model in the open and saves it; the text-to-image chapter's latent
+    diffusion calls :func:`load`, which reads it instead of training the same model a second time.
+
+    Returns:
+        The path of the file written (its name carries the hash of the config and of the training code).
+    """
+    runs = getattr(model, "trained_with", ())
+    if runs != (model.cfg,):
+        raise GenAIError("save() keeps a VAE trained once with its own config, as load() trains it; "  # pragma: no mutate  (message wording; the raise is tested)
+                         f"this one was trained {len(runs)} time(s)"  # pragma: no mutate  (message wording; the raise is tested)
+                         + ("" if not runs or runs[-1] == model.cfg else " with another config")  # pragma: no mutate  (message wording; the raise is tested)
+                         + ". Train it with vae.train(model, data, model.cfg), once.")  # pragma: no mutate  (message wording; the raise is tested)
+    path = _cache_path(model.cfg)
+    with atomic_write(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    return str(path)
+
+
 def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: bool = False) -> VAE:
     """A VAE trained on the digits' training split, trained once and then kept in the cache folder.
 
-    Chapters that *use* a VAE (latent diffusion) call this; the VAE chapter trains its own.
+    Chapters that *use* a VAE (latent diffusion) call this; the VAE chapter trains its own and keeps it
+    with :func:`save`. With an empty cache this trains the model itself (the same :func:`build` and
+    :func:`train` calls), so a notebook that calls it still runs alone.
 
     Args:
         profile: whose preset to use (``None`` = the active profile).
@@ -305,11 +337,12 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
         The trained VAE in eval mode, on :func:`genai_lib.core.get_device`.
     """
     cfg = cfg or preset(profile)
-    path = cached_model_path("vae-digits", cfg, sys.modules[__name__])
+    path = _cache_path(cfg)
     model = build(cfg)
     if path.exists():
         try:
             model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
+            model.trained_with = (cfg,)
             return model.eval()
         except Exception:          # a damaged file: train again and overwrite it
             model = build(cfg)

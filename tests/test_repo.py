@@ -113,19 +113,21 @@ def test_notebooks_are_committed_without_outputs():
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), name
 
 
-def test_a_notebook_that_reads_another_notebooks_model_declares_it():
-    """``diffusion.load()`` reads the model the diffusion notebook saves; a notebook calling it names that
-    notebook in its metadata (``genai.runs_after``), so the book build executes it afterwards and the
-    model is trained once per build (tests/test_book_build.py checks the order)."""
+@pytest.mark.parametrize("module", ["diffusion", "vae"])
+def test_a_notebook_that_reads_another_notebooks_model_declares_it(module):
+    """``diffusion.load()`` and ``vae.load()`` read the models the diffusion and VAE notebooks save; a
+    notebook calling one names that notebook in its metadata (``genai.runs_after``), so the book build
+    executes it afterwards and the model is trained once per build (tests/test_book_build.py checks
+    the order)."""
     readers = []
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-        if "diffusion.load(" in re.sub(r"#.*", "", code):                    # a call, not a comment
+        if f"{module}.load(" in re.sub(r"#.*", "", code):                    # a call, not a comment
             readers.append(path.stem)
-            assert "diffusion" in (nb["metadata"].get("genai") or {}).get("runs_after", []), path.name
-        if path.stem == "diffusion":
-            assert "diffusion.save(model)" in code                  # the model the readers load
+            assert module in (nb["metadata"].get("genai") or {}).get("runs_after", []), path.name
+        if path.stem == module:
+            assert f"{module}.save(model)" in code                  # the model the readers load
     assert readers == ["text-to-image"]
 
 

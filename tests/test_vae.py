@@ -287,6 +287,44 @@ def test_load_keys_the_cache_by_config_and_retrains_over_a_damaged_file(monkeypa
     assert not trained                                                           # read from the cache
 
 
+def test_a_model_the_chapter_saves_is_the_one_load_would_train_and_load_reads_it(monkeypatch, tmp_path, data):
+    """The VAE notebook trains in the open (build, then train with the model's own config) and saves;
+    the text-to-image notebook's load() then reads that file instead of training again, and what it
+    reads equals what it would have trained in an empty cache."""
+    cfg = replace(vae.preset("tiny"), epochs=2)
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "fresh"))
+    trained_by_load = vae.load(cfg=cfg)
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path / "chapter"))
+    model = vae.build(cfg)
+    vae.train(model, data.train_x, cfg, progress=False)
+    path = vae.save(model)
+    assert path.startswith(str(tmp_path / "chapter")) and model.trained_with == (cfg,)
+    trained = []
+    monkeypatch.setattr(vae, "train", lambda *a, **k: trained.append(1))
+    got = vae.load(cfg=cfg)
+    assert not trained and got.trained_with == (cfg,)                             # read, not trained
+    for name, tensor in trained_by_load.state_dict().items():
+        assert torch.equal(got.state_dict()[name], tensor), name
+    assert vae.save(got) == path                                                 # a loaded model may be kept again
+
+
+def test_save_refuses_a_vae_that_load_would_not_have_trained(tmp_path, monkeypatch, data):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(vae.preset("tiny"), epochs=1)
+    with pytest.raises(GenAIError, match="trained 0 time"):
+        vae.save(vae.build(cfg))                                                 # untrained
+    other = vae.build(cfg)
+    vae.train(other, data.train_x, replace(cfg, input_noise=0.5), progress=False)   # the denoising recipe
+    with pytest.raises(GenAIError, match="another config"):
+        vae.save(other)
+    twice = vae.build(cfg)
+    vae.train(twice, data.train_x, progress=False)
+    vae.train(twice, data.train_x, progress=False)
+    with pytest.raises(GenAIError, match="trained 2 time"):
+        vae.save(twice)
+    assert not list(tmp_path.glob("vae-digits-*"))                               # nothing written
+
+
 def test_load_uses_the_named_profiles_preset(monkeypatch, tmp_path):
     monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
     monkeypatch.setenv("GENAI_PROFILE", "offline")
