@@ -263,6 +263,7 @@ class Result:
 
     technique: str
     rows: list[dict[str, Any]] = field(default_factory=list)  # task, question, gold, reply, correct
+    generation: GenerationConfig | None = None  # the decoding options the replies were generated with
 
     @property
     def accuracy(self) -> float:
@@ -289,6 +290,12 @@ def conversations(tasks: Sequence[Task], technique: str, config: PromptingConfig
     return [build_messages(t, q, technique) for t, q, _ in _questions(tasks, config)]
 
 
+def _generation(technique: str, cfg: PromptingConfig, generation: GenerationConfig | None) -> GenerationConfig:
+    """The decoding options :func:`evaluate` uses: ``generation`` with the token budget of ``technique``."""
+    cot = technique in ("chain_of_thought", "zero_shot_cot")
+    return replace(generation or GenerationConfig(), max_new_tokens=cfg.max_new_tokens_cot if cot else cfg.max_new_tokens)
+
+
 def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: PromptingConfig | None = None,
              generation: GenerationConfig | None = None, samples: int = 1, progress: bool = False) -> Result:
     """Ask every question of ``tasks`` with ``technique`` and score the replies.
@@ -308,12 +315,11 @@ def evaluate(lm: LanguageModel, tasks: Sequence[Task], technique: str, config: P
     cfg = config or preset(lm.profile)
     if not isinstance(samples, int) or samples < 1:
         raise GenAIError(f"samples must be a positive integer, got {samples!r}")
-    cot = technique in ("chain_of_thought", "zero_shot_cot")
-    gen = replace(generation or GenerationConfig(), max_new_tokens=cfg.max_new_tokens_cot if cot else cfg.max_new_tokens)
+    gen = _generation(technique, cfg, generation)
     qs = _questions(tasks, cfg) * samples
     replies = lm.chat_batch(conversations(tasks, technique, cfg) * samples, gen, batch_size=cfg.batch_size,
                             progress=progress)
-    res = Result(technique)
+    res = Result(technique, generation=gen)
     for (task, q, gold), reply in zip(qs, replies):
         res.rows.append({"task": task.name, "question": q, "gold": gold, "reply": reply,
                          "correct": is_correct(task, reply, gold)})
@@ -338,12 +344,19 @@ SWEEP_SETTINGS: dict[str, GenerationConfig] = {
 
 def sampling_sweep(lm: LanguageModel, tasks: Sequence[Task] = TASKS, technique: str = "zero_shot",
                    settings: dict[str, GenerationConfig] | None = None, config: PromptingConfig | None = None,
-                   seed: int = 0, progress: bool = False) -> dict[str, Result]:
+                   seed: int = 0, progress: bool = False, greedy: Result | None = None) -> dict[str, Result]:
     """Score one technique under several decoding settings (temperature, top-p).
 
     Greedy decoding is asked once per question; each sampled setting draws ``config.sweep_samples``
     replies per question (with a fixed seed, so the sweep is repeatable), on the first
     ``config.sweep_items_per_task`` questions of every task.
+
+    Args:
+        greedy: greedy replies already scored for ``technique``, such as ``compare(...)[technique]``
+            with the same ``config``. A greedy setting then reuses its rows for the sweep's questions
+            instead of asking the model again: the same prompts with the same decoding options, so the
+            same replies (in bfloat16, up to the rounding of a different batch shape). A
+            :class:`GenAIError` says what does not match when ``greedy`` cannot stand in.
 
     Returns:
         setting name -> :class:`Result`.
@@ -352,6 +365,30 @@ def sampling_sweep(lm: LanguageModel, tasks: Sequence[Task] = TASKS, technique: 
     small = replace(cfg, items_per_task=cfg.sweep_items_per_task)
     out = {}
     for name, gen in (settings or SWEEP_SETTINGS).items():
+        gen = replace(gen, seed=seed)
+        if greedy is not None and not gen.do_sample:
+            out[name] = _reuse(greedy, tasks, technique, small, gen)
+            continue
         samples = cfg.sweep_samples if gen.do_sample else 1
-        out[name] = evaluate(lm, tasks, technique, small, replace(gen, seed=seed), samples=samples, progress=progress)
+        out[name] = evaluate(lm, tasks, technique, small, gen, samples=samples, progress=progress)
     return out
+
+
+def _reuse(greedy: Result, tasks: Sequence[Task], technique: str, cfg: PromptingConfig,
+           generation: GenerationConfig) -> Result:
+    """The rows of ``greedy`` that :func:`evaluate` would produce for ``cfg``'s questions with ``generation``."""
+    want = _generation(technique, cfg, generation)
+    if greedy.technique != technique:
+        raise GenAIError(f"The greedy result is for {greedy.technique!r}, the sweep asks {technique!r}; "
+                         f"pass the result of the same technique, e.g. compare(...)[{technique!r}].")
+    used = greedy.generation
+    if used is None or replace(used, seed=None) != replace(want, seed=None):  # greedy search ignores the seed
+        raise GenAIError(f"The greedy result was decoded with {used}, the sweep's setting is {want}; "
+                         "pass a result of evaluate() or compare() with the same config, or greedy=None.")
+    rows = {(r["task"], r["question"]): r for r in greedy.rows}
+    missing = [f"{t.name}: {q!r}" for t, q, _ in _questions(tasks, cfg) if (t.name, q) not in rows]
+    if missing:
+        raise GenAIError(f"The greedy result has no reply to {len(missing)} of the sweep's questions "
+                         f"(first: {missing[0]}); evaluate at least the first {cfg.items_per_task} "
+                         "questions of every task, or pass greedy=None.")
+    return Result(technique, [dict(rows[(t.name, q)]) for t, q, _ in _questions(tasks, cfg)], used)

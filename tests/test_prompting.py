@@ -1,5 +1,7 @@
 """genai_lib.prompting: prompts, answer extraction and scoring (tiny), and one offline check on SmolLM2."""
 
+from dataclasses import replace
+
 import pytest
 
 from genai_lib import prompting
@@ -89,6 +91,42 @@ def test_evaluate_and_sweep_run_on_the_tiny_model(tiny_lm):
     assert sweep["T=1.0"].rows == prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg)["T=1.0"].rows  # seeded
     with pytest.raises(GenAIError, match="samples"):
         prompting.evaluate(tiny_lm, TASKS, "zero_shot", cfg, samples=0)
+
+
+def test_sweep_reuses_the_greedy_replies_it_is_given(tiny_lm, monkeypatch):
+    cfg = prompting.preset("tiny")
+    compared = prompting.evaluate(tiny_lm, TASKS[:2], "zero_shot", cfg)
+    assert compared.generation.max_new_tokens == cfg.max_new_tokens and not compared.generation.do_sample
+    fresh = prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg)
+
+    batches = []
+    real_chat_batch = tiny_lm.chat_batch
+    monkeypatch.setattr(tiny_lm, "chat_batch", lambda convs, *a, **k: batches.append(len(convs)) or real_chat_batch(convs, *a, **k))
+    reused = prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=compared)
+    sampled = [n for n, g in prompting.SWEEP_SETTINGS.items() if g.do_sample]
+    assert batches == [2 * cfg.sweep_samples] * len(sampled)          # the greedy setting asked nothing
+    first = [r for r in compared.rows if r["question"] in {t.items[0][0] for t in TASKS[:2]}]
+    assert reused["greedy"].rows == first and len(first) == 2          # the first question of each task, in order
+    assert [r["reply"] for r in reused["greedy"].rows] == [r["reply"] for r in fresh["greedy"].rows]  # float32: same text
+    assert all(reused[n].rows == fresh[n].rows for n in sampled)       # sampled settings unchanged (seeded)
+    only_greedy = {"greedy": prompting.SWEEP_SETTINGS["greedy"]}
+    assert prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=compared, seed=7, settings=only_greedy)["greedy"].rows == first
+    assert len(batches) == len(sampled)                                # greedy search ignores the seed: still reused
+
+
+def test_sweep_refuses_greedy_replies_that_cannot_stand_in(tiny_lm):
+    cfg = prompting.preset("tiny")
+    few = prompting.evaluate(tiny_lm, TASKS[:2], "few_shot", cfg)
+    with pytest.raises(GenAIError, match="'few_shot'.*'zero_shot'"):
+        prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=few)
+    longer = prompting.evaluate(tiny_lm, TASKS[:2], "zero_shot", replace(cfg, max_new_tokens=cfg.max_new_tokens + 1))
+    with pytest.raises(GenAIError, match="decoded with"):
+        prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=longer)
+    with pytest.raises(GenAIError, match="decoded with None"):
+        prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=prompting.Result("zero_shot", longer.rows))
+    one_task = prompting.evaluate(tiny_lm, TASKS[:1], "zero_shot", cfg)
+    with pytest.raises(GenAIError, match=f"no reply to 1 of the sweep's questions \\(first: {TASKS[1].name}"):
+        prompting.sampling_sweep(tiny_lm, TASKS[:2], config=cfg, greedy=one_task)
 
 
 @pytest.mark.offline
