@@ -386,9 +386,10 @@ def _reuse(greedy: Result, tasks: Sequence[Task], technique: str, cfg: Prompting
         raise GenAIError(f"The greedy result was decoded with {used}, the sweep's setting is {want}; "
                          "pass a result of evaluate() or compare() with the same config, or greedy=None.")
     rows = {(r["task"], r["question"]): r for r in greedy.rows}
-    missing = [f"{t.name}: {q!r}" for t, q, _ in _questions(tasks, cfg) if (t.name, q) not in rows]
+    keys = [(t.name, q) for t, q, _ in _questions(tasks, cfg)]
+    missing = [f"{name}: {q!r}" for name, q in keys if (name, q) not in rows]
     if missing:
         raise GenAIError(f"The greedy result has no reply to {len(missing)} of the sweep's questions "
                          f"(first: {missing[0]}); evaluate at least the first {cfg.items_per_task} "
                          "questions of every task, or pass greedy=None.")
-    return Result(technique, [dict(rows[(t.name, q)]) for t, q, _ in _questions(tasks, cfg)], used)
+    return Result(technique, [dict(rows[k]) for k in keys], used)
