@@ -243,8 +243,15 @@ def test_interrupted_build_leaves_no_process(tmp_path):
     proj = make_project(tmp_path, lib=False)
     add_notebook(proj, "slow", ["import time\ntime.sleep(120)"])
     logs = [proj / "_build" / "logs" / name for name in ("myst-execute.log", "myst-build.log")]  # parallel or not
-    proc = subprocess.Popen([sys.executable, str(BUILD), "--project", str(proj), "--quiet", "--no-exports"],
-                            env=build_env(proj), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The build stands for one started from a terminal, where Ctrl-C works: a test run launched as a
+    # background job (`cmd &` in a script) inherits SIGINT ignored, and a Python child would inherit that and
+    # never raise KeyboardInterrupt. A handler set here is reset to the default in the child at exec.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, str(BUILD), "--project", str(proj), "--quiet", "--no-exports"],
+                                env=build_env(proj), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 240:
         if any(log.exists() and "Executing notebook (notebooks/slow.ipynb)" in log.read_text() for log in logs):
