@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import replace
@@ -272,6 +272,43 @@ def cached_model_path(name: str, cfg: Any, *code: Any) -> Path:
 
     text = repr(sorted(asdict(cfg).items())) + "".join(inspect.getsource(obj) for obj in code)
     return cache_dir() / f"{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.pt"
+
+
+@contextlib.contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """An exclusive lock named ``name`` in :func:`cache_dir`, held across processes for the ``with`` block.
+
+    Two notebooks (or a notebook and a build) that need the same model while it is not there yet take
+    turns: the first prepares it, the second waits and then finds it.
+    """
+    import fcntl
+
+    lock_path = cache_dir() / f".{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def load_or_train(path: Path, restore: Callable[[Path], T], train: Callable[[], T]) -> T:
+    """The model kept at ``path`` (``restore(path)``), or, when it is missing or damaged, ``train()``,
+    which trains a model and saves it to ``path``.
+
+    Used by the loaders that train a model once and reuse it (``vae.load``, ``diffusion.load``). The
+    check and the training happen under :func:`cache_lock`, so processes asking for the same model at
+    the same time train it once: the others wait and read the file. A damaged file (an unreadable
+    one, or weights that do not fit) is trained again and replaced.
+    """
+    with cache_lock(path.name):
+        if path.exists():
+            try:
+                return restore(path)
+            except Exception:      # a damaged file: train again and overwrite it
+                pass
+        return train()
 
 
 def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:

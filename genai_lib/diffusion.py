@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from genai_lib.core import GenAIError, atomic_write, cached_model_path, ema_update, get_profile, preset_of
+from genai_lib.core import GenAIError, atomic_write, cached_model_path, ema_update, get_profile, load_or_train, preset_of
 from genai_lib.denoisers import Denoiser
 from genai_lib.schedulers import SAMPLERS, NoiseScheduler, make_scheduler  # noqa: F401  (NoiseScheduler: the API)
 
@@ -299,6 +299,8 @@ def load(cfg: DiffusionConfig | None = None, device: str | None = "cpu", progres
     A notebook that *uses* the diffusion chapter's model (text-to-image starts from it) calls this; it
     runs alone: with an empty cache it trains the model itself (the same :func:`build` and :func:`train`
     calls as the diffusion chapter) and saves it. A damaged cache file is trained again and replaced.
+    Processes that ask for the same model at once train it once; the others wait and read it
+    (:func:`genai_lib.core.load_or_train`).
 
     Args:
         cfg: the configuration (default: the active profile's preset); it must be a label model.
@@ -313,25 +315,26 @@ def load(cfg: DiffusionConfig | None = None, device: str | None = "cpu", progres
     if cfg.cond != "label" or cfg.arch != "unet":
         raise GenAIError(f"load() trains pixel-space label models (cond='label', arch='unet'), got "  # pragma: no mutate  (message wording; the raise is tested)
                          f"cond={cfg.cond!r}, arch={cfg.arch!r}. Build other models with build() and train().")  # pragma: no mutate  (message wording; the raise is tested)
-    path = _cache_path(cfg)
-    model = build(cfg, device=device)
-    if path.exists():
-        try:
-            state = torch.load(path, map_location=model.device, weights_only=True)
-            model.net.load_state_dict(state["net"])
-            model.ema.load_state_dict(state["ema"])
-            model.history, model.train_cpu_s = [float(v) for v in state["history"]], float(state["train_cpu_s"])
-            model.cached_from = str(path)
-            return model
-        except Exception:          # a damaged file: train again and overwrite it
-            model = build(cfg, device=device)
-    from genai_lib import digits
 
-    data = digits.load()
-    with torch.enable_grad():      # the caller may be inside torch.no_grad()
-        train(model, data.train_x, F.one_hot(data.train_y, NUM_CLASSES).float(), progress=progress)
-    save(model)
-    return model
+    def restore(path) -> DiffusionModel:
+        model = build(cfg, device=device)
+        state = torch.load(path, map_location=model.device, weights_only=True)
+        model.net.load_state_dict(state["net"])
+        model.ema.load_state_dict(state["ema"])
+        model.history, model.train_cpu_s = [float(v) for v in state["history"]], float(state["train_cpu_s"])
+        model.cached_from = str(path)
+        return model
+
+    def train_and_save() -> DiffusionModel:
+        from genai_lib import digits
+
+        model, data = build(cfg, device=device), digits.load()
+        with torch.enable_grad():      # the caller may be inside torch.no_grad()
+            train(model, data.train_x, F.one_hot(data.train_y, NUM_CLASSES).float(), progress=progress)
+        save(model)
+        return model
+
+    return load_or_train(_cache_path(cfg), restore, train_and_save)
 
 
 def _cache_path(cfg: DiffusionConfig):

@@ -16,8 +16,6 @@ folder saved by ``save_pretrained``; this is how the ``hub`` code path is tested
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.util
 import os
 import shutil
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genai_lib.core import GenAIError, cache_dir, get_device, get_profile
+from genai_lib.core import GenAIError, cache_dir, cache_lock, get_device, get_profile
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_CONNECT_TIMEOUT_S = 3.0
@@ -254,18 +252,6 @@ def ensure_hub_reachable(hub_id: str, timeout: float = HUB_CONNECT_TIMEOUT_S) ->
 
 
 # ----------------------------------------------------------------------------- provisioning
-@contextlib.contextmanager
-def _locked(name: str):
-    """An exclusive lock in the cache folder, so two processes never prepare the same model."""
-    lock_path = cache_dir() / f".{name}.lock"
-    with open(lock_path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _prepare_once(name: str, build) -> Path:
     """Build a cache folder at most once, atomically.
 
@@ -276,7 +262,7 @@ def _prepare_once(name: str, build) -> Path:
     final = cache_dir() / name
     if (final / "COMPLETE").exists():
         return final
-    with _locked(name):
+    with cache_lock(name):
         if (final / "COMPLETE").exists():
             return final
         if final.exists():  # half-written by an interrupted run

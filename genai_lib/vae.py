@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from genai_lib import digits
-from genai_lib.core import GenAIError, atomic_write, cached_model_path, get_device, preset_of
+from genai_lib.core import GenAIError, atomic_write, cached_model_path, get_device, load_or_train, preset_of
 
 PIXELS = digits.SIDE * digits.SIDE   # 64
 
@@ -315,6 +315,10 @@ def save(model: VAE) -> str:
                          f"this one was trained {len(runs)} time(s)"  # pragma: no mutate  (message wording; the raise is tested)
                          + ("" if not runs or runs[-1] == model.cfg else " with another config")  # pragma: no mutate  (message wording; the raise is tested)
                          + ". Train it with vae.train(model, data, model.cfg), once.")  # pragma: no mutate  (message wording; the raise is tested)
+    return _write(model)
+
+
+def _write(model: VAE) -> str:
     path = _cache_path(model.cfg)
     with atomic_write(path) as tmp:
         torch.save(model.state_dict(), tmp)
@@ -326,7 +330,8 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
 
     Chapters that *use* a VAE (latent diffusion) call this; the VAE chapter trains its own and keeps it
     with :func:`save`. With an empty cache this trains the model itself (the same :func:`build` and
-    :func:`train` calls), so a notebook that calls it still runs alone.
+    :func:`train` calls), so a notebook that calls it still runs alone. Processes that ask for the same
+    VAE at once train it once; the others wait and read it (:func:`genai_lib.core.load_or_train`).
 
     Args:
         profile: whose preset to use (``None`` = the active profile).
@@ -337,17 +342,18 @@ def load(profile: str | None = None, cfg: VAEConfig | None = None, progress: boo
         The trained VAE in eval mode, on :func:`genai_lib.core.get_device`.
     """
     cfg = cfg or preset(profile)
-    path = _cache_path(cfg)
-    model = build(cfg)
-    if path.exists():
-        try:
-            model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
-            model.trained_with = (cfg,)
-            return model.eval()
-        except Exception:          # a damaged file: train again and overwrite it
-            model = build(cfg)
-    with torch.enable_grad():      # the caller may be inside torch.no_grad()
-        train(model, digits.load().train_x, cfg, progress=progress)
-    with atomic_write(path) as tmp:
-        torch.save(model.state_dict(), tmp)
-    return model.eval()
+
+    def restore(path) -> VAE:
+        model = build(cfg)
+        model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
+        model.trained_with = (cfg,)
+        return model
+
+    def train_and_save() -> VAE:
+        model = build(cfg)
+        with torch.enable_grad():      # the caller may be inside torch.no_grad()
+            train(model, digits.load().train_x, cfg, progress=progress)
+        _write(model)
+        return model
+
+    return load_or_train(_cache_path(cfg), restore, train_and_save).eval()

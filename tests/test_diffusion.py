@@ -788,6 +788,40 @@ def test_the_cache_is_keyed_by_config_and_a_damaged_file_is_trained_again(monkey
     assert len(list(tmp_path.glob("diffusion-digits-*.pt"))) == 2                 # another config, another file
 
 
+def test_a_process_that_asks_while_another_trains_waits_and_reads_the_model(monkeypatch, tmp_path, data):
+    """Two notebooks that need the uncached model at once train it once: this process holds the
+    model's lock while it trains and saves (as load() does); another process's load() waits for the
+    lock and then reads the file instead of training a second copy."""
+    import subprocess
+    import sys
+    import time
+
+    from genai_lib.core import cache_lock
+
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    monkeypatch.setenv("GENAI_THREADS", "1")
+    cfg = replace(D.preset("tiny"), train_steps=2)
+    path = D._cache_path(cfg)
+    script = ("from dataclasses import replace\nfrom genai_lib import diffusion as D\n"
+              "cfg = replace(D.preset('tiny'), train_steps=2)\nprint(D._cache_path(cfg), flush=True)\n"
+              "print(D.load(cfg).cached_from, flush=True)\n")
+    with cache_lock(path.name):
+        other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout.readline().strip() == str(path)          # the same model, about to load()
+            time.sleep(1.0)                                               # time enough to train a tiny model
+            assert other.poll() is None                                   # ...but it waits for the lock
+            m = D.build(cfg)
+            D.train(m, data.train_x, F.one_hot(data.train_y, 10).float(), progress=False)
+            D.save(m)
+        except BaseException:
+            other.kill()
+            raise
+    out, _ = other.communicate(timeout=120)
+    assert other.returncode == 0
+    assert out.strip() == str(path)                                       # read the file, not trained
+
+
 def test_a_model_the_notebook_trained_and_saved_is_what_load_returns(monkeypatch, tmp_path, data):
     """The diffusion chapter trains in the open and saves; the text-to-image chapter's load() finds it."""
     monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
