@@ -14,3 +14,12 @@ def timed(fn: Callable[[], Any], ndigits: int | None = None) -> tuple[Any, float
     out = fn()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     return (out, wall, cpu) if ndigits is None else (out, round(wall, ndigits), round(cpu, ndigits))
+
+
+def save_json(path: str, data: Any) -> None:
+    """Write ``data`` to ``path`` as indented JSON (a script's ``--json``); nothing when ``path`` is empty."""
+    if path:
+        import json
+
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)

@@ -34,7 +34,7 @@ import torch
 from genai_lib import codegen, prompting, text
 from genai_lib.core import apply_thread_policy, cpu_has_native_bf16
 
-from _timing import timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
+from _timing import save_json, timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 SENTENCES = [
     "The cat sat on the mat and looked out of the window at the rain.",
@@ -89,9 +89,7 @@ def gpt_training(json_path: str) -> dict:
         hist, w, c = timed(lambda: gpt.train(model, train_data, val_data, cfg, progress=False))
         out[name] = {"wall_s": w, "cpu_s": c, "train_loss": round(hist["train"][-1], 3), "val_loss": round(hist["val"][-1], 3)}
         print(name, json.dumps(out[name]), flush=True)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(out, f, indent=1)
+    save_json(json_path, out)
     return out
 
 
@@ -147,9 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                                         "same_programs": f"{same}/{len(rep.completions)}"}
             print(k, "codegen", json.dumps(out["codegen_greedy"][k]), flush=True)
     print(json.dumps(out, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    save_json(args.json, out)
     return out
 
 

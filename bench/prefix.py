@@ -17,7 +17,6 @@ some replies change, as they do with any change of batch (the chapters' scores c
 from __future__ import annotations
 
 import argparse
-import json
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -26,7 +25,7 @@ import torch
 
 from genai_lib import codegen, core, prompting, text
 
-from _timing import timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
+from _timing import save_json, timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 timed = partial(_timed, ndigits=1)  # figures to a tenth of a second
 
@@ -102,9 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{workload:8s} {dtype:9s} plain {runs['plain'][1]:6.1f} s  shared {runs['shared'][1]:6.1f} s wall  "
                   f"(CPU {runs['plain'][2]:.1f} -> {runs['shared'][2]:.1f} s)  same replies {same}/{len(plain)}  "
                   f"{probe} prefill positions {positions['plain']} -> {positions['shared']}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    save_json(args.json, out)
     return out
 
 

@@ -20,14 +20,13 @@ some have left), so for them the script compares pass@k and the share of program
 from __future__ import annotations
 
 import argparse
-import json
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from functools import partial
 
 from genai_lib import codegen, core, prompting, text
 
-from _timing import timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
+from _timing import save_json, timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 
 @contextmanager
@@ -94,9 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                   "pass_at": pass_at}
                 print(f"codegen {kind:7s}    {mode:7s} batch {bs:3d} {w:7.1f} s wall {c:7.1f} s CPU  programs equal to "
                       f"whole: {same}/{n}, passed {passed}/{n}, pass@k {pass_at}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    save_json(args.json, rows)
     return rows
 
 
