@@ -297,18 +297,27 @@ def load_or_train(path: Path, restore: Callable[[Path], T], train: Callable[[], 
     """The model kept at ``path`` (``restore(path)``), or, when it is missing or damaged, ``train()``,
     which trains a model and saves it to ``path``.
 
-    Used by the loaders that train a model once and reuse it (``vae.load``, ``diffusion.load``). The
-    check and the training happen under :func:`cache_lock`, so processes asking for the same model at
-    the same time train it once: the others wait and read the file. A damaged file (an unreadable
-    one, or weights that do not fit) is trained again and replaced.
+    Used by the loaders that train a model once and reuse it (``vae.load``, ``diffusion.load``). A
+    file that is there is read without a lock (files are written whole, by :func:`atomic_write`), so a
+    read-only cache folder works. Otherwise the training happens under :func:`cache_lock`, and
+    processes asking for the same model at the same time train it once: the others wait and read the
+    file. A damaged file (an unreadable one, or weights that do not fit) is trained again and replaced.
     """
-    with cache_lock(path.name):
-        if path.exists():
-            try:
-                return restore(path)
-            except Exception:      # a damaged file: train again and overwrite it
-                pass
-        return train()
+    def kept() -> T | None:
+        if not path.exists():
+            return None
+        try:
+            return restore(path)
+        except Exception:          # a damaged file: train again and overwrite it
+            return None
+
+    model = kept()
+    if model is None:
+        with cache_lock(path.name):
+            model = kept()         # another process may have trained it while this one waited
+            if model is None:
+                model = train()
+    return model
 
 
 def preset_of(presets: Mapping[str, T], profile: str | None = None, **overrides: Any) -> T:

@@ -123,6 +123,23 @@ def test_load_trains_once_and_reuses_the_cache(monkeypatch, tmp_path, data):
     assert torch.equal(vae.encode(a, data.test_x[:2]), vae.encode(b, data.test_x[:2]))
 
 
+def test_load_reads_a_kept_vae_without_taking_the_lock(monkeypatch, tmp_path, data):
+    """The lock is only for training: reading a file that is there needs no lock file, so a cache
+    folder the reader cannot write to still serves the models in it."""
+    from genai_lib import core
+
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    cfg = replace(vae.preset("tiny"), epochs=1)
+    a = vae.load(cfg=cfg)
+
+    def no_lock(name):
+        raise AssertionError(f"cache_lock({name!r}) taken to read a kept model")
+
+    monkeypatch.setattr(core, "cache_lock", no_lock)
+    b = vae.load(cfg=cfg)
+    assert torch.equal(vae.encode(a, data.test_x[:2]), vae.encode(b, data.test_x[:2]))
+
+
 def test_corrupt_kinds(data):
     x = data.test_x[:6]
     for kind in ("noise", "mask", "shuffle", "random"):
