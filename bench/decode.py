@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +37,10 @@ from dataclasses import dataclass
 import torch
 
 from genai_lib.core import apply_thread_policy
+from genai_lib.runfacts import device_name
 from genai_lib.text import bytes_per_step, memory_bandwidth
+
+from _timing import append_jsonl  # bench/_timing.py (a script's own folder is on sys.path)
 
 MODES = ("eager", "genai_lib", "static", "compiled", "cudagraphs", "batched")
 
@@ -154,9 +156,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             runs.append(Run(f"batched x{args.batch}", args.batch, hf(args.batch)))
 
     bw = memory_bandwidth(device, args.bandwidth_mib)
-    facts = {"device": torch.cuda.get_device_name(device) if device.startswith("cuda") else
-             f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads, "
-             f"{os.cpu_count()} cores)", "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
+    facts = {"device": device_name(device) + ("" if device.startswith("cuda") else
+                                              f", {torch.get_num_threads()} torch threads"), "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
              "transformers": __import__("transformers").__version__, "new_tokens": n, "prompt_tokens": P,
              "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
              "copy_bandwidth_GBps": round(bw / 1e9, 1), "weights": "real" if args.real else "random",
@@ -199,10 +200,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         lines.append(line)
     for line in lines:
         print(json.dumps(line), flush=True)
-    if args.json:
-        with open(args.json, "a") as f:
-            for line in lines:
-                f.write(json.dumps(line) + "\n")
+    append_jsonl(args.json, lines)
     print(f"\n{facts['device']}, {facts['dtype']}, {n} new tokens after {P}; copy bandwidth "
           f"{facts['copy_bandwidth_GBps']} GB/s")
     print(f"{'run':14s} {'tok/s':>9s} {'x eager':>8s} {'roofline':>9s} {'of roof':>8s} {'warm-up s':>9s} same")

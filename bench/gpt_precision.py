@@ -27,6 +27,8 @@ import torch
 
 from genai_lib import gpt
 
+from _timing import append_jsonl  # bench/_timing.py (a script's own folder is on sys.path)
+
 
 def check(device: str, dtype: torch.dtype, tf32: bool | None, new_tokens: int, shape: dict) -> dict:
     if device.startswith("cuda") and tf32 is not None:
@@ -79,9 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     torch.backends.cuda.matmul.allow_tf32 = default_tf32
-    if args.json:
-        with open(args.json, "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+    append_jsonl(args.json, rows)
     print(f"\n{'setting':10s} {'same':>5s} {'differs at':>10s} {'max |dlogit|':>13s} {'min top-2 gap':>14s}")
     for r in rows:
         print(f"{r['setting']:10s} {str(r['same_tokens']):>5s} {str(r['first_difference_at_new_token']):>10s} "

@@ -26,7 +26,6 @@ import argparse
 import copy
 import json
 import math
-import time
 from functools import partial
 
 import torch
@@ -34,7 +33,7 @@ import torch
 from genai_lib import codegen, prompting, text
 from genai_lib.core import apply_thread_policy, cpu_has_native_bf16
 
-from _timing import save_json, timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
+from _timing import no_eos, save_json, timed as _timed  # bench/_timing.py (a script's own folder is on sys.path)
 
 SENTENCES = [
     "The cat sat on the mat and looked out of the window at the rain.",
@@ -59,14 +58,9 @@ def in_precision(lm: text.LanguageModel, name: str) -> text.LanguageModel:
 
 
 def speed(lm: text.LanguageModel, prompts: list[str], new_tokens: int) -> float:
-    eos = lm.model.generation_config.eos_token_id
-    lm.model.generation_config.eos_token_id = None  # generate exactly new_tokens per row
-    try:
-        t0 = time.perf_counter()
-        lm.generate_batch(prompts, max_new_tokens=new_tokens, batch_size=len(prompts))
-        return len(prompts) * new_tokens / (time.perf_counter() - t0)
-    finally:
-        lm.model.generation_config.eos_token_id = eos
+    with no_eos(lm.model):  # generate exactly new_tokens per row
+        _, wall, _ = _timed(lambda: lm.generate_batch(prompts, max_new_tokens=new_tokens, batch_size=len(prompts)))
+    return len(prompts) * new_tokens / wall
 
 
 timed = partial(_timed, ndigits=1)  # figures to a tenth of a second

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 from contextlib import contextmanager
-from dataclasses import replace
 from functools import partial
 
 import torch

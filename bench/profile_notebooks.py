@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+from _timing import append_jsonl  # noqa: E402  (bench/_timing.py)
 
 # (category, module, attribute path) of the calls timed in the child
 TIMED = [
@@ -185,9 +186,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         row["load_avg_1min"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        if args.json:
-            with open(args.json, "a") as f:
-                f.write(json.dumps(row) + "\n")
+        append_jsonl(args.json, [row])
     cats = ["model loads", "decoding", "training", "sampling", "metrics", "embedding", "other"]
     print(f"\n{'notebook':20s} {'wall':>6s} {'cpu':>6s} " + " ".join(f"{c[:10]:>10s}" for c in cats) + "  tok/s")
     for r in rows:

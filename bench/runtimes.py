@@ -29,7 +29,6 @@ import copy
 import datetime
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
@@ -37,9 +36,9 @@ import torch
 
 from genai_lib import prompting, text
 from genai_lib.core import apply_thread_policy, cpu_has_native_bf16
-from genai_lib.runfacts import _cpu_name
+from genai_lib.runfacts import device_name
 
-from _timing import save_json, timed  # bench/_timing.py (a script's own folder is on sys.path)
+from _timing import no_eos, save_json, timed  # bench/_timing.py (a script's own folder is on sys.path)
 from precision import SENTENCES
 
 ORT_MAX_BATCH = 32  # onnxruntime-genai refuses larger batches
@@ -55,12 +54,8 @@ class Book:
         return self.lm.generate_batch(prompts, text.GenerationConfig(max_new_tokens=new_tokens), batch_size=batch)
 
     def speed(self, prompt: str, new_tokens: int) -> float:
-        cfg = self.lm.model.generation_config
-        eos, cfg.eos_token_id = cfg.eos_token_id, None  # exactly new_tokens
-        try:
+        with no_eos(self.lm.model):  # exactly new_tokens
             _, wall, _ = timed(lambda: self.lm.generate(prompt, text.GenerationConfig(max_new_tokens=new_tokens)))
-        finally:
-            cfg.eos_token_id = eos
         return new_tokens / wall
 
     def perplexity(self, sentence: str) -> float:
@@ -192,8 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = prompting.preset("offline")
     qs = prompting._questions(prompting.TASKS, cfg)
     prompt = base.format_chat("Explain in a few sentences why the sky is blue.")
-    out: dict = {"date": datetime.date.today().isoformat(), "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
-                 "versions": _versions(), "threads": torch.get_num_threads(), "cpu_native_bf16": cpu_has_native_bf16(), "torch": torch.__version__,
+    out: dict = {"date": datetime.date.today().isoformat(), "machine": device_name("cpu"),
+                 "versions": _versions(), "threads": torch.get_num_threads(), "cpu_native_bf16": cpu_has_native_bf16(),
                  "batch": cfg.batch_size, "new_tokens_batch1": args.new_tokens, "engines": {}}
     ref = None
     with tempfile.TemporaryDirectory() as work:

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from _timing import append_jsonl  # bench/_timing.py (a script's own folder is on sys.path)
+
 CHILD = """
 import json, os, sys, time, torch
 from genai_lib import core, metrics
@@ -79,9 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "timed_out": sum("timed_out" in r for r in res), "timeout_s": args.timeout,
                          "slowest_child_wall_s": max((r["wall_s"] for r in done), default=None)})
             print(json.dumps(rows[-1]), flush=True)
-    if args.json:
-        with open(args.json, "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+    append_jsonl(args.json, rows)
     print(f"\n{'run':28s} {'threads':>7s} {'wall s':>8s}")
     for r in rows:
         print(f"{r['run']:28s} {str(r.get('torch_threads')):>7s} {str(r.get('wall_s')):>8s}"

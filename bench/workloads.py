@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from _timing import append_jsonl  # bench/_timing.py (a script's own folder is on sys.path)
+
 CHILD = r"""
 import json, sys, time
 import torch
@@ -101,9 +103,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                "pair_process_wall_s": round(pair_wall, 2)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+    append_jsonl(args.json, rows)
     print(f"\n{'workload':18s} {'1 thread':>15s} {'2 threads':>15s} {'2×1 at once':>15s} {'2t speed-up':>11s} "
           f"{'pair thr.':>9s}\n{'':18s} {'wall / CPU s':>15s} {'wall / CPU s':>15s} {'wall / CPU s':>15s}")
     for r in rows:

@@ -21,7 +21,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

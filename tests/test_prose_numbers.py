@@ -85,7 +85,6 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
     i = 0
     if lines and lines[0].strip() == "---":  # frontmatter
         i = next((k for k in range(1, len(lines)) if lines[k].strip() == "---"), len(lines) - 1) + 1
-    fence: tuple[str, bool] | None = None  # (fence marker, body is prose)
     stack: list[tuple[str, bool]] = []
     in_math = False
     while i < len(lines):

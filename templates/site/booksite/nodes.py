@@ -10,7 +10,6 @@ them; an unknown type renders its children (or its text) and is recorded in ``pa
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
