@@ -391,6 +391,8 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         use_cache: keep keys and values in a :class:`KVCache` so each step only processes the
             newest token. Without it every step reruns the whole context. Both give the same tokens.
         seed: seeds the sampling so that a call can be repeated (``None`` = the global generator).
+            Tokens are drawn on the CPU whatever the model's device, so a seed picks the same tokens on
+            a CPU and on a GPU (unless rounding moves a probability across the drawn value).
 
     Returns:
         ``(B, T + max_new_tokens)``: the prompt followed by the new tokens.
@@ -402,7 +404,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     if not greedy and not temperature > 0:
         raise GenAIError(f"temperature must be > 0, got {temperature}; use greedy=True for deterministic output.")
     model.eval()
-    generator = None if seed is None else torch.Generator(device=idx.device).manual_seed(seed)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)  # a CPU generator
     block = model.cfg.block_size
     cache = KVCache(model.cfg.n_layer) if use_cache else None
     logits, _ = model(idx[:, -block:], cache=cache)                       # prefill: (B, T, V)
@@ -412,7 +414,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             nxt = logits.argmax(dim=-1, keepdim=True)                       # (B, 1)
         else:
             probs = F.softmax(top_k_filter(logits, top_k), dim=-1)         # (B, V)
-            nxt = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+            nxt = torch.multinomial(probs.cpu(), num_samples=1, generator=generator).to(idx.device)  # (B, 1)
         idx = torch.cat([idx, nxt], dim=1)                                  # (B, T + 1)
         if cache is None or idx.size(1) > block:
             # No cache, or the window slid: with learned absolute positions every token now sits one

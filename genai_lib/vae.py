@@ -114,8 +114,11 @@ class VAE(nn.Module):
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I): a sample that gradients can flow through. (B, Z)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        """z = mu + sigma * eps with eps ~ N(0, I): a sample that gradients can flow through. (B, Z).
+
+        ``eps`` is drawn on the CPU (from ``generator``, a CPU generator, or the global CPU one) and then
+        moved to ``mu``'s device, so a seed gives the same draws on a CPU and on a GPU."""
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -189,8 +192,10 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
     x_all = digits.as_images(data.train_x if isinstance(data, digits.Digits) else data)
     device = next(model.parameters()).device
     x_all = x_all.to(device)
+    # Both generators are CPU ones (draws move to the device): the same seed trains on the same noise
+    # on a CPU and on a GPU, so the two runs differ only by floating-point rounding.
     gen = torch.Generator().manual_seed(cfg.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": []}
     model.train()
@@ -200,7 +205,7 @@ def train(model: VAE, data: Any, cfg: VAEConfig | None = None, progress: bool = 
             x = x_all[idx.to(device)]                                              # (B, 1, 8, 8)
             inp = x
             if cfg.input_noise > 0:
-                inp = (x + cfg.input_noise * torch.randn(x.shape, generator=noise_gen, device=device)).clamp(-1, 1)
+                inp = (x + cfg.input_noise * torch.randn(x.shape, generator=noise_gen).to(device)).clamp(-1, 1)
             recon, kl = loss_terms(model, inp, noise_gen, target=x)               # the negative ELBO's terms
             loss = recon + cfg.beta * kl
             opt.zero_grad()
