@@ -3,9 +3,10 @@
 #
 #   OUT=/tmp/gpu-out ASSETS=.gpu bash bench/gpu_run.sh
 #
-# ASSETS holds what the machine lacks: wheels/ (diffusers + importlib_metadata, installed into
-# /tmp/site), smollm2-tok/ (SmolLM2's tokenizer, for genai_lib.text's cost on real text) and
-# minilm-fp16/ (all-MiniLM-L6-v2 stored in fp16, loaded as fp32: the diffusion notebook's text encoder).
+# ASSETS holds what the machine lacks: wheels/ (diffusers + importlib_metadata, and pytest + pluggy +
+# iniconfig for tests/test_cuda.py where they are missing, installed into /tmp/site), smollm2-tok/
+# (SmolLM2's tokenizer, for genai_lib.text's cost on real text) and minilm-fp16/ (all-MiniLM-L6-v2
+# stored in fp16, loaded as fp32: the diffusion notebook's text encoder).
 # Steps run from the most to the least important; each has its own time limit and writes to $OUT as it
 # goes, so what finished comes back even when the whole command runs out of time. On a CPU-only machine
 # it runs the CPU versions (tests the script itself): DEVICE=cpu and smaller sizes.
@@ -40,6 +41,10 @@ TOK=(); [ -d "$ASSETS/smollm2-tok" ] && TOK=(--tokenizer "$ASSETS/smollm2-tok")
 step "decode: eager, genai_lib, static, batched (bf16 on a GPU that has it)"
 timeout $((150 / SCALE + 60)) $PY bench/decode.py --device $DEVICE --modes eager,genai_lib,static,batched \
   --new-tokens $NEW --batch $BATCH --repeats $REP "${TOK[@]}" --json "$OUT/decode.jsonl" 2>&1 | grep -v Warning
+
+step "genai_lib on $DEVICE against the CPU: tests/test_cuda.py (goal 4 at the library's level)"
+GENAI_TEST_DEVICE=$DEVICE timeout 240 $PY -m pytest -q -p no:cacheprovider -p no:randomly -p no:xdist \
+  tests/test_cuda.py 2>&1 | tail -40 | tee "$OUT/test_cuda.txt"
 
 step "gpt vs transformers GPT-2 at the 124M shape: TF32 / fp32 / fp64"
 timeout $((90 / SCALE + 60)) $PY bench/gpt_precision.py --device $DEVICE $([ $DEVICE = cpu ] && echo "--small --new-tokens 16") \

@@ -61,7 +61,10 @@ def test_workflows_do_what_the_readme_promises():
     assert "secrets.HF_TOKEN" in build["env"]["HF_TOKEN"] and "secrets.GEMINI_API_KEY" in build["env"]["GEMINI_API_KEY"]
     assert any("scan_secrets.py" in step.get("run", "") for step in hub["steps"])
     assert not any("pages" in step.get("uses", "") for step in hub["steps"])
-    assert all("vars.GPU_RUNNER" in job["runs-on"] for job in (publish, hub))
+    # ... and `cuda` runs the tests marked gpu (tests/test_cuda.py) on the GPU runner
+    cuda = book["jobs"]["cuda"]
+    assert any("pytest" in step.get("run", "") and "-m gpu" in step["run"] for step in cuda["steps"])
+    assert all("vars.GPU_RUNNER" in job["runs-on"] for job in (publish, hub, cuda))
     assert "schedule" in book[True] and "deploy-pages" in book_text  # yaml reads `on:` as True
     assert "echo $HF_TOKEN" not in book_text and "echo $GEMINI_API_KEY" not in book_text
     assert (wf / "space.yml").exists() and (wf / "upstream.yml").exists()
