@@ -70,6 +70,20 @@ def test_workflows_do_what_the_readme_promises():
     assert (wf / "space.yml").exists() and (wf / "upstream.yml").exists()
 
 
+def test_the_gpu_tests_run_with_the_cpu_standing_in(tmp_path):
+    """tests/test_cuda.py is skipped on a machine without CUDA; run it here with the CPU as its device, so
+    that a change to genai_lib's API cannot leave the GPU tests broken until a GPU runs them."""
+    import os
+
+    env = {**os.environ, "GENAI_TEST_DEVICE": "cpu", "GENAI_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                           "-p", "no:xdist", "-p", "no:cov", "tests/test_cuda.py"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]       # nothing failed
+    passed = re.search(r"\b(\d+) passed", proc.stdout)
+    assert passed and int(passed.group(1)) >= 10, proc.stdout[-1000:]           # and they ran, not skipped
+
+
 def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
