@@ -94,6 +94,21 @@ def test_sentence_embeddings_match_the_cpu():
     torch.testing.assert_close(torch.as_tensor(dev), torch.as_tensor(cpu), atol=LINEAR_ATOL, rtol=0)
 
 
+def test_lora_fine_tuning_matches_the_cpu():
+    from dataclasses import replace
+
+    from genai_lib import finetune
+
+    items = [(f"What is {a} plus {b}?", str(a + b)) for a in range(4) for b in range(4)]
+    cfg = replace(finetune.preset("tiny"), steps=10)
+    losses = {}
+    for device in ("cpu", DEVICE):
+        lm = text.load("chat", profile="tiny", device=device)
+        model = finetune.build(lm.model, cfg)  # peft initialises the adapters on the CPU, then moves them
+        losses[device] = finetune.train(model, lm.tokenizer, items, cfg, progress=False)
+    assert losses[DEVICE] == pytest.approx(losses["cpu"], rel=1e-3)
+
+
 def test_gpt_logits_greedy_and_seeded_sampling_match_the_cpu():
     torch.manual_seed(0)
     cpu = gpt.build(gpt.preset("tiny"), device="cpu")
