@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             runs.append(Run(f"batched x{args.batch}", args.batch, hf(args.batch)))
 
     bw = memory_bandwidth(device, args.bandwidth_mib)
-    facts = {"device": device_name(device) + ("" if device.startswith("cuda") else
-                                              f", {torch.get_num_threads()} torch threads"), "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
+    threads = "" if device.startswith("cuda") else f", {torch.get_num_threads()} torch threads"
+    facts = {"device": device_name(device) + threads, "dtype": str(dtype).replace("torch.", ""), "torch": torch.__version__,
              "transformers": __import__("transformers").__version__, "new_tokens": n, "prompt_tokens": P,
              "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
              "copy_bandwidth_GBps": round(bw / 1e9, 1), "weights": "real" if args.real else "random",

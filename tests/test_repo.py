@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,8 +74,6 @@ def test_workflows_do_what_the_readme_promises():
 def test_the_gpu_tests_run_with_the_cpu_standing_in(tmp_path):
     """tests/test_cuda.py is skipped on a machine without CUDA; run it here with the CPU as its device, so
     that a change to genai_lib's API cannot leave the GPU tests broken until a GPU runs them."""
-    import os
-
     env = {**os.environ, "GENAI_TEST_DEVICE": "cpu", "GENAI_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                            "-p", "no:xdist", "-p", "no:cov", "tests/test_cuda.py"],
