@@ -48,7 +48,10 @@ class GenerationConfig:
         top_p: keep the smallest set of tokens whose probabilities add up to p (1.0 = no limit).
         repetition_penalty: > 1 makes tokens already in the text less likely (1.0 = off).
         num_beams: beam search width (1 = no beam search).
-        seed: seeds PyTorch before sampling so that a run can be repeated (``None`` = do not seed).
+        seed: seeds the draws so that a run can be repeated (``None`` = draw from PyTorch's global CPU
+            generator). Tokens are drawn on the CPU whatever the model's device (:class:`CPUSampler`),
+            so a seed picks the same tokens on a CPU and a GPU, unless rounding moves a probability
+            across the drawn value.
     """
 
     max_new_tokens: int = 64
@@ -171,6 +174,55 @@ def _eos_ids(model) -> list[int]:
     return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
 
+def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Draw one token per row: the first token whose cumulative probability exceeds the row's uniform.
+
+    Args:
+        probs: ``(B, V)`` probabilities (each row sums to 1 up to rounding; zeros are never drawn).
+        uniforms: ``(B, 1)`` numbers in [0, 1), one per row (float64: a float32 just below 1 rounds to 1).
+
+    Returns:
+        ``(B, 1)`` token ids.
+    """
+    exact = torch.float32 if probs.device.type == "mps" else torch.float64   # MPS has no float64
+    cdf = probs.to(exact).cumsum(dim=-1)                                      # (B, V), last column ≈ 1
+    target = uniforms.to(device=probs.device, dtype=exact) * cdf[:, -1:]     # (B, 1), below the row's total
+    return torch.searchsorted(cdf, target, right=True).clamp_(max=probs.shape[-1] - 1)
+
+
+class CPUSampler:
+    """Sampling's last step, as a ``transformers`` logits processor that draws with a CPU generator.
+
+    ``generate`` draws sampled tokens with ``torch.multinomial`` on the model's device, so a seed picks
+    other tokens on a GPU than on a CPU. :class:`LanguageModel` therefore runs ``generate`` in greedy
+    mode with this processor last: it applies temperature, top-k and top-p with ``transformers``' own
+    warpers (in the order ``generate`` would), draws one token per row with :func:`inverse_cdf` from a
+    uniform made on the CPU, and hands back scores whose only finite entry is that token, which greedy
+    search then picks. One uniform per row (not ``multinomial``'s one random number per vocabulary
+    entry) keeps the draw cheap on every device.
+
+    Args:
+        cfg: the sampling options (``temperature``, ``top_k``, ``top_p``).
+        generator: a CPU ``torch.Generator``; ``None`` draws from PyTorch's global CPU generator.
+    """
+
+    def __init__(self, cfg: GenerationConfig, generator: torch.Generator | None = None) -> None:
+        from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.warpers = ([TemperatureLogitsWarper(cfg.temperature)] if cfg.temperature != 1.0 else []) + \
+            ([TopKLogitsWarper(top_k=cfg.top_k)] if cfg.top_k else []) + \
+            ([TopPLogitsWarper(top_p=cfg.top_p)] if cfg.top_p < 1.0 else [])
+        self.generator = generator
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)                                    # (B, V)
+        probs = torch.softmax(scores.float(), dim=-1)                           # (B, V)
+        uniforms = torch.rand(probs.shape[0], 1, generator=self.generator, dtype=torch.float64)  # (B, 1) on the CPU
+        token = inverse_cdf(probs, uniforms)                                    # (B, 1)
+        return torch.full_like(scores, -math.inf).scatter_(1, token, 0.0)       # one-hot scores
+
+
 class LanguageModel:
     """A tokenizer and a causal LM on one device, with generation helpers.
 
@@ -219,6 +271,24 @@ class LanguageModel:
         cfg.validate()
         return cfg
 
+    @staticmethod
+    def _hf_kwargs(cfg: GenerationConfig, processors: Sequence[Any] = ()) -> dict[str, Any]:
+        """``generate``'s keyword arguments for ``cfg``, with sampling done by a :class:`CPUSampler`.
+
+        Beam search with sampling keeps ``transformers``' own draws, seeded through the global generator.
+        """
+        from transformers import LogitsProcessorList
+
+        kwargs = cfg.to_hf()
+        processors = LogitsProcessorList(processors)
+        if cfg.do_sample and cfg.num_beams == 1:
+            generator = None if cfg.seed is None else torch.Generator().manual_seed(cfg.seed)
+            kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+            processors.append(CPUSampler(cfg, generator))
+        elif cfg.do_sample and cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        return {**kwargs, "logits_processor": processors}
+
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompt: str, config: GenerationConfig | None = None, **overrides: Any) -> str:
@@ -234,9 +304,7 @@ class LanguageModel:
         """
         cfg = self._config(config, overrides)
         enc = self._encode(prompt)
-        if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
-        out = self.model.generate(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id)  # (1, T + new)
+        out = self.model.generate(**enc, **self._hf_kwargs(cfg), pad_token_id=self.tokenizer.pad_token_id)  # (1, T + new)
         return self.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def chat(self, messages: str | Messages, config: GenerationConfig | None = None, system: str | None = None,
@@ -283,10 +351,8 @@ class LanguageModel:
             One continuation per prompt, without the prompt and without special tokens.
         """
         from tqdm.auto import tqdm
-        from transformers import LogitsProcessorList
 
         cfg = self._config(config, overrides)
-        processors = LogitsProcessorList(logits_processor or [])
         if isinstance(prompts, str):
             raise GenAIError("generate_batch takes a list of prompts; for one prompt call generate().")  # pragma: no mutate  (message wording)
         prompts = list(prompts)
@@ -298,8 +364,7 @@ class LanguageModel:
         # Sort by length so each batch holds prompts of similar length (less padding), then restore order.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[str] = [""] * len(prompts)
-        if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
+        hf = self._hf_kwargs(cfg, logits_processor or [])                     # one generator for every batch
         old_side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
@@ -314,7 +379,7 @@ class LanguageModel:
                     cache = None
                 else:
                     enc, cache = shared
-                news = self._decode_ragged(enc, cfg, processors, rows, done, cache)
+                news = self._decode_ragged(enc, cfg, hf, rows, done, cache)
                 for i, row in zip(rows, news):
                     results[i] = self.tokenizer.decode(row, skip_special_tokens=True)
         finally:
@@ -374,15 +439,16 @@ class LanguageModel:
         return {"plain": plain, "shared": plain if plan is None else plan.positions}
     # [end:shared-prefix]
 
-    def _decode_ragged(self, enc: dict[str, torch.Tensor], cfg: GenerationConfig, processors, rows: list[int],
-                       done: Callable[[int, str], bool] | None, cache: Any = None) -> list[torch.Tensor]:
+    def _decode_ragged(self, enc: dict[str, torch.Tensor], cfg: GenerationConfig, hf: dict[str, Any],
+                       rows: list[int], done: Callable[[int, str], bool] | None, cache: Any = None) -> list[torch.Tensor]:
         """Decode one left-padded batch in chunks, dropping finished rows; the new tokens of each row.
 
-        ``cache`` holds the keys and values of the first columns of ``enc`` when a shared prefix was
-        computed already (:meth:`_prefill_shared`); generation then starts after them.
+        ``hf`` holds ``generate``'s keyword arguments (:meth:`_hf_kwargs`). ``cache`` holds the keys and
+        values of the first columns of ``enc`` when a shared prefix was computed already
+        (:meth:`_prefill_shared`); generation then starts after them.
         """
         ids, mask = enc["input_ids"], enc["attention_mask"]                    # (B, T)
-        hf = cfg.to_hf()
+        hf = dict(hf)
         prompt_len, budget = ids.shape[1], hf.pop("max_new_tokens")
         pad = self.tokenizer.pad_token_id
         chunk = budget if cfg.num_beams > 1 else DECODE_CHUNK              # beams cannot be split up
@@ -395,8 +461,7 @@ class LanguageModel:
             step = min(chunk, budget - made)
             extra = {} if cache is None else {cache_arg: cache}
             out = self.model.generate(input_ids=ids, attention_mask=mask, **hf, max_new_tokens=step,
-                                      pad_token_id=pad, logits_processor=processors,
-                                      return_dict_in_generate=True, **extra)
+                                      pad_token_id=pad, return_dict_in_generate=True, **extra)
             seqs = out.sequences                                               # (b, t + step)
             new = seqs[:, ids.shape[1]:]                                       # (b, ≤ step)
             made += new.shape[1]
@@ -446,9 +511,7 @@ class LanguageModel:
             raise GenAIError("Streaming works token by token and cannot be combined with beam search (num_beams > 1).")  # pragma: no mutate  (message wording)
         enc = self._encode(prompt)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-        if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
-        kwargs = dict(**enc, **cfg.to_hf(), pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
+        kwargs = dict(**enc, **self._hf_kwargs(cfg), pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
         worker = threading.Thread(target=lambda: torch.no_grad()(self.model.generate)(**kwargs), daemon=True)
         worker.start()
         yield from (piece for piece in streamer if piece)

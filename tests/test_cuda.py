@@ -15,10 +15,12 @@ Tolerances, and why:
 * Convolutional models (the GAN, the diffusion U-Net): PyTorch lets cuDNN compute float32
   convolutions in TF32 by default on Ampere and newer GPUs (10 bits of mantissa, not 23), so one
   forward pass agrees to about 1e-3: :data:`CONV_ATOL` on images in [-1, 1].
-* Greedy tokens must be equal. The book's own generators (GPT, VAE, GAN, diffusion) draw their random
-  numbers on the CPU (a CPU generator, the draws moved to the device), so a seed gives the same noise
-  and the same sampled tokens on both devices. Text sampled through ``transformers``' ``generate``
-  draws on the model's device, so only greedy decoding is compared for the language model.
+* Greedy tokens must be equal. genai_lib draws its random numbers on the CPU (a CPU generator, the
+  draws moved to the device): GPT, the VAE, the GAN, diffusion, and the language model's sampling
+  (:class:`genai_lib.text.CPUSampler`). So a seed gives the same noise and the same sampled tokens on
+  both devices, unless rounding moves a probability across a drawn value: in the language model's
+  sampled decodes below, the drawn values lie at least 4e-4 (in cumulative probability) from the
+  nearest boundary, against float32 differences near 1e-6.
 """
 
 from __future__ import annotations
@@ -84,6 +86,16 @@ def test_language_model_greedy_batched_and_shared_prefix_decoding_match_the_cpu(
     assert dev.perplexity(prompts[2]) == pytest.approx(cpu.perplexity(prompts[2]), rel=1e-4)
     speed = text.decode_speed(dev, prompts[0], new_tokens=4, repeats=1)  # synchronises the GPU's clock
     assert speed["tokens_per_s"] > 0 and 0 < speed["fraction_of_roofline"] and speed["bandwidth_GBps"] > 0
+
+
+def test_language_model_seeded_sampling_matches_the_cpu():
+    cpu = text.load("chat", profile="tiny", device="cpu")
+    dev = text.load("chat", profile="tiny", device=DEVICE)
+    prompts = ["The quick brown fox", "a", "Once upon a time in a land far away"]
+    cfg = text.GenerationConfig(max_new_tokens=12, do_sample=True, temperature=1.2, top_k=20, top_p=0.95, seed=5)
+    assert dev.generate(prompts[0], cfg) == cpu.generate(prompts[0], cfg)
+    assert dev.generate_batch(prompts, cfg) == cpu.generate_batch(prompts, cfg)
+    assert "".join(dev.stream(prompts[1], cfg)) == cpu.generate(prompts[1], cfg)
 
 
 def test_sentence_embeddings_match_the_cpu():

@@ -105,6 +105,48 @@ def test_next_token_distribution_matches_the_sampling_filters(tiny_lm):
     assert cold > full[0][1]
 
 
+def test_inverse_cdf_draws_the_token_whose_interval_holds_the_uniform():
+    probs = torch.tensor([[0.0, 0.25, 0.0, 0.75], [0.5, 0.5, 0.0, 0.0]])      # (2, 4)
+    draw = lambda u0, u1: text.inverse_cdf(probs, torch.tensor([[u0], [u1]], dtype=torch.float64)).flatten().tolist()  # noqa: E731
+    assert draw(0.0, 0.0) == [1, 0]                                               # a zero-probability token is never drawn
+    assert draw(0.2499, 0.4999) == [1, 0]
+    assert draw(0.25, 0.5) == [3, 1]                                              # an interval's end belongs to the next token
+    assert draw(0.99999999, 0.99999999) == [3, 1]                                 # the trailing zeros are never drawn
+    unnormalised = torch.tensor([[0.0, 0.5, 1.5]])                                # rows are scaled by their own total
+    assert text.inverse_cdf(unnormalised, torch.tensor([[0.24]])).item() == 1
+    assert text.inverse_cdf(unnormalised, torch.tensor([[0.26]])).item() == 2
+
+
+def test_sampled_tokens_follow_next_token_distribution(tiny_lm):
+    """Many rows sampled once each draw every token as often as next_token_distribution says (seeded)."""
+    import collections
+
+    opts = dict(temperature=0.7, top_k=4, top_p=0.7)
+    expected = collections.Counter()
+    for piece, p in tiny_lm.next_token_distribution("ab", k=10, **opts):
+        expected[piece] += p                                                      # several tokens may print alike
+    n = 3000
+    drawn = collections.Counter(tiny_lm.generate_batch(["ab"] * n, max_new_tokens=1, do_sample=True, seed=0,
+                                                       batch_size=n, **opts))
+    assert sum(p > 0 for p in expected.values()) >= 3                             # top-p cut one of the top-4 tokens
+    assert set(drawn) == {piece for piece, p in expected.items() if p > 0}
+    for piece, p in expected.items():
+        assert abs(drawn[piece] / n - p) <= 4 * math.sqrt(p * (1 - p) / n), piece
+
+
+def test_seeded_sampling_leaves_the_global_generator_alone(tiny_lm):
+    cfg = text.GenerationConfig(max_new_tokens=8, do_sample=True, temperature=1.5, seed=3)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = tiny_lm.generate("abc", cfg)
+    batch = tiny_lm.generate_batch(["abc", "Hello"], cfg)
+    streamed = "".join(tiny_lm.stream("abc", cfg))
+    assert torch.equal(torch.get_rng_state(), state)                             # the seed went to a generator of its own
+    torch.manual_seed(456)                                                        # and the global state does not matter
+    assert tiny_lm.generate("abc", cfg) == first == streamed
+    assert tiny_lm.generate_batch(["abc", "Hello"], cfg) == batch
+
+
 def test_perplexity_is_exp_of_the_loss(tiny_lm):
     ppl = tiny_lm.perplexity("hello world")
     enc = tiny_lm.tokenizer("hello world", return_tensors="pt", add_special_tokens=False)
@@ -660,10 +702,10 @@ def test_load_defaults_to_the_chat_role():
 
 
 def test_stream_takes_a_config_and_leaves_special_tokens_out(tiny_lm):
-    cfg = text.GenerationConfig(max_new_tokens=40, do_sample=True, temperature=50.0, seed=0)
+    cfg = text.GenerationConfig(max_new_tokens=40, do_sample=True, temperature=50.0, seed=2)
     enc = tiny_lm._encode("Hello")
     torch.manual_seed(0)
-    raw = tiny_lm.model.generate(**enc, **cfg.to_hf(), pad_token_id=tiny_lm.tokenizer.pad_token_id)
+    raw = tiny_lm.model.generate(**enc, **tiny_lm._hf_kwargs(cfg), pad_token_id=tiny_lm.tokenizer.pad_token_id)
     new = raw[0, enc["input_ids"].shape[1]:].tolist()
     assert set(new) & set(tiny_lm.tokenizer.all_special_ids)  # this draw does produce a special token
     assert "".join(tiny_lm.stream("Hello", cfg)) == tiny_lm.generate("Hello", cfg)
