@@ -14,10 +14,14 @@ on (a large tensor copy, bytes read + written) and prints each run's fraction of
 * ``cudagraphs``   static cache + ``torch.compile(backend="cudagraphs")``: the launch overhead removed,
                    no kernel fusion (compiles in seconds)
 * ``batched``      eager, ``--batch`` prompts at once: the weights are read once for all the rows
+* ``sampled``      ``--batch`` rows sampled (temperature 1) by ``generate``'s ``torch.multinomial`` on the device
+* ``cpu_sampled``  the same rows sampled by :class:`genai_lib.text.CPUSampler`, as ``LanguageModel`` does:
+                   one uniform per row drawn on the CPU, so a seed picks the same tokens on every device
 
 The model has SmolLM2-135M's shape with random weights (speed depends on the shape, not the values),
-or the real offline SmolLM2 with ``--real``. Greedy decoding; every run generates exactly
-``--new-tokens`` tokens and the runs must agree token for token with ``eager`` (printed). Runs are
+or the real offline SmolLM2 with ``--real``. Greedy decoding except the two sampled runs; every run
+generates exactly ``--new-tokens`` tokens and the greedy runs must agree token for token with ``eager``
+(printed). Runs are
 interleaved and repeated; the best of each is kept, so ratios hold on a busy machine. Prints one JSON
 line per run, then a table.
 
@@ -42,7 +46,7 @@ from genai_lib.text import bytes_per_step, memory_bandwidth
 
 from _timing import append_jsonl  # bench/_timing.py (a script's own folder is on sys.path)
 
-MODES = ("eager", "genai_lib", "static", "compiled", "cudagraphs", "batched")
+MODES = ("eager", "genai_lib", "static", "compiled", "cudagraphs", "batched", "sampled", "cpu_sampled")
 
 
 def smollm2_config():
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     def hf(batch: int = 1, **extra):
         x = ids.expand(batch, -1).contiguous()  # (B, P)
-        return lambda: model.generate(x, attention_mask=torch.ones_like(x), **common, **extra)[:, P:]  # (B, n)
+        return lambda: model.generate(x, attention_mask=torch.ones_like(x), **{**common, **extra})[:, P:]  # (B, n)
 
     def lib():
         new = lm.generate(prompt, max_new_tokens=n)
@@ -154,6 +158,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             runs.append(Run(m, 1, hf(cache_implementation="static", compile_config=cc)))
         elif m == "batched":
             runs.append(Run(f"batched x{args.batch}", args.batch, hf(args.batch)))
+        elif m == "sampled":
+            runs.append(Run(f"sampled x{args.batch}", args.batch, hf(args.batch, do_sample=True, top_k=0, top_p=1.0)))
+        elif m == "cpu_sampled":
+            cfg = text.GenerationConfig(max_new_tokens=n, do_sample=True, seed=0)
+            lib_kw = {k: v for k, v in lm._hf_kwargs(cfg).items() if k != "max_new_tokens"}
+            runs.append(Run(f"cpu_sampled x{args.batch}", args.batch, hf(args.batch, **lib_kw)))
 
     bw = memory_bandwidth(device, args.bandwidth_mib)
     threads = "" if device.startswith("cuda") else f", {torch.get_num_threads()} torch threads"
@@ -188,7 +198,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if isinstance(r.out, str):  # genai_lib returns text: compare with the eager tokens, decoded
             same = None if ref is None else r.out == tok.decode(ref[0], skip_special_tokens=True)
         else:
-            same = None if ref is None else bool(torch.equal(r.out[:1], ref))
+            same = None if ref is None or "sampled" in r.name else bool(torch.equal(r.out[:1], ref))
         if r.name == "eager":
             eager_tps = tps
         line = {"run": r.name, "batch": r.batch, "best_wall_s": round(r.best, 4), "cpu_s": round(r.cpu, 3),
