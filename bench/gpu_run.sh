@@ -46,6 +46,10 @@ step "genai_lib on $DEVICE against the CPU: tests/test_cuda.py (goal 4 at the li
 GENAI_TEST_DEVICE=$DEVICE timeout 240 $PY -m pytest -q -p no:cacheprovider -p no:randomly -p no:xdist \
   tests/test_cuda.py 2>&1 | tail -40 | tee "$OUT/test_cuda.txt"
 
+step "decode: a batch sampled by generate's multinomial on $DEVICE vs genai_lib's CPUSampler"
+timeout $((90 / SCALE + 60)) $PY bench/decode.py --device $DEVICE --modes sampled,cpu_sampled \
+  --new-tokens $NEW --batch $BATCH --repeats $REP "${TOK[@]}" --json "$OUT/decode.jsonl" 2>&1 | grep -v Warning
+
 step "gpt vs transformers GPT-2 at the 124M shape: TF32 / fp32 / fp64"
 timeout $((90 / SCALE + 60)) $PY bench/gpt_precision.py --device $DEVICE $([ $DEVICE = cpu ] && echo "--small --new-tokens 16") \
   --json "$OUT/precision.jsonl" 2>&1

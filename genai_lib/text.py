@@ -174,6 +174,7 @@ def _eos_ids(model) -> list[int]:
     return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
 
+# [start:inverse-cdf]
 def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     """Draw one token per row: the first token whose cumulative probability exceeds the row's uniform.
 
@@ -188,6 +189,7 @@ def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     cdf = probs.to(exact).cumsum(dim=-1)                                      # (B, V), last column ≈ 1
     target = uniforms.to(device=probs.device, dtype=exact) * cdf[:, -1:]     # (B, 1), below the row's total
     return torch.searchsorted(cdf, target, right=True).clamp_(max=probs.shape[-1] - 1)
+# [end:inverse-cdf]
 
 
 class CPUSampler:
