@@ -21,9 +21,8 @@ on (a large tensor copy, bytes read + written) and prints each run's fraction of
 The model has SmolLM2-135M's shape with random weights (speed depends on the shape, not the values),
 or the real offline SmolLM2 with ``--real``. Greedy decoding except the two sampled runs; every run
 generates exactly ``--new-tokens`` tokens and the greedy runs must agree token for token with ``eager``
-(printed). Runs are
-interleaved and repeated; the best of each is kept, so ratios hold on a busy machine. Prints one JSON
-line per run, then a table.
+(printed). Runs are interleaved and repeated; the best of each is kept, so ratios hold on a busy
+machine. Prints one JSON line per run, then a table.
 
     PYTHONPATH=. python bench/decode.py                                    # CPU: eager, genai_lib, static, batched
     PYTHONPATH=. python bench/decode.py --device cuda --modes eager,genai_lib,compiled,cudagraphs,batched

@@ -381,7 +381,7 @@ class LanguageModel:
                     cache = None
                 else:
                     enc, cache = shared
-                news = self._decode_ragged(enc, cfg, hf, rows, done, cache)
+                news = self._decode_ragged(enc, hf, rows, done, cache)
                 for i, row in zip(rows, news):
                     results[i] = self.tokenizer.decode(row, skip_special_tokens=True)
         finally:
@@ -441,8 +441,8 @@ class LanguageModel:
         return {"plain": plain, "shared": plain if plan is None else plan.positions}
     # [end:shared-prefix]
 
-    def _decode_ragged(self, enc: dict[str, torch.Tensor], cfg: GenerationConfig, hf: dict[str, Any],
-                       rows: list[int], done: Callable[[int, str], bool] | None, cache: Any = None) -> list[torch.Tensor]:
+    def _decode_ragged(self, enc: dict[str, torch.Tensor], hf: dict[str, Any], rows: list[int],
+                       done: Callable[[int, str], bool] | None, cache: Any = None) -> list[torch.Tensor]:
         """Decode one left-padded batch in chunks, dropping finished rows; the new tokens of each row.
 
         ``hf`` holds ``generate``'s keyword arguments (:meth:`_hf_kwargs`). ``cache`` holds the keys and
@@ -453,7 +453,7 @@ class LanguageModel:
         hf = dict(hf)
         prompt_len, budget = ids.shape[1], hf.pop("max_new_tokens")
         pad = self.tokenizer.pad_token_id
-        chunk = budget if cfg.num_beams > 1 else DECODE_CHUNK              # beams cannot be split up
+        chunk = budget if hf["num_beams"] > 1 else DECODE_CHUNK           # beams cannot be split up
         stops = torch.tensor(_eos_ids(self.model), dtype=torch.long, device=ids.device)
         cache_arg = self._cache_arg()
         alive = list(range(len(rows)))                                       # batch rows still decoding
