@@ -17,7 +17,7 @@ import inspect
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -388,9 +388,15 @@ class LanguageModel:
             self.tokenizer.padding_side = old_side
         return results
 
+    def _forward_params(self) -> Mapping[str, inspect.Parameter]:
+        """The keyword arguments the model's ``forward`` knows. A ``peft`` model (LoRA adapters) takes
+        ``**kwargs`` and hands them to the model it wraps, so they are read from that model."""
+        inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return inspect.signature(type(inner).forward).parameters
+
     def _cache_arg(self) -> str:
         """transformers 5.x renamed ``past_key_values`` to ``cache`` (in and out); the name this one uses."""
-        return "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
+        return "cache" if "cache" in self._forward_params() else "past_key_values"
 
     # [start:shared-prefix]
     @torch.no_grad()
@@ -416,7 +422,7 @@ class LanguageModel:
         for g, k in enumerate(plan.prefixes):
             pre_ids[g, :len(k)], pre_mask[g, :len(k)] = torch.tensor(k, dtype=torch.long), 1
         pos = torch.arange(width).expand(groups, -1)                         # (G, P): right padding needs no shift
-        lean = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(type(self.model).forward).parameters else {}
+        lean = {"logits_to_keep": 1} if "logits_to_keep" in self._forward_params() else {}
         out = self.model(input_ids=pre_ids.to(dev), attention_mask=pre_mask.to(dev), position_ids=pos.to(dev),
                          use_cache=True, **lean)                             # only the cache is needed
         cache = getattr(out, self._cache_arg())

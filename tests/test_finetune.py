@@ -139,3 +139,28 @@ def test_qlora_trains_adapters_on_a_4bit_base():
     assert len(history) == 10 and all(torch.isfinite(torch.tensor(history)))
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
+
+
+
+def test_an_adapted_model_decodes_with_shared_prefixes_like_the_plain_batch(monkeypatch):
+    """``finetune.evaluate`` decodes through a ``peft`` model, whose ``forward`` takes ``**kwargs``:
+    the shared prefix's cache must travel under the name the wrapped model knows (``cache``; the old
+    ``past_key_values`` is deprecated in transformers 5 and warns), and must change no token."""
+    import warnings
+
+    lm = fresh()
+    cfg = replace(finetune.preset("tiny"), steps=5)
+    model = finetune.build(lm.model, cfg)
+    finetune.train(model, lm.tokenizer, ITEMS, cfg, progress=False)
+    adapted = text.LanguageModel(lm.tokenizer, model, name="adapted")
+    rule = "Answer with the English word for every digit of the number, in order, and nothing else. "
+    prompts = [f"{rule}Spell {n}." for n in (12, 345, 7)]
+    positions = adapted.prefill_positions(prompts)
+    assert positions["shared"] < positions["plain"]                             # the batch does share a prefix
+    monkeypatch.setattr(text, "SHARED_PREFIX_MIN", 10**6)                       # sharing off: the plain batch
+    plain = adapted.generate_batch(prompts, max_new_tokens=8)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                          # no deprecation on the way
+        assert adapted.generate_batch(prompts, max_new_tokens=8) == plain
+    assert adapted._cache_arg() == lm._cache_arg() == "cache"
