@@ -427,6 +427,18 @@ def test_book_summary_clean():
     assert s["problems"] == [] and s.get("myst_exit") == 0
 
 
+@built_book
+def test_book_site_built_without_a_warning():
+    """The book's own site has nothing to warn about: no output shows an absolute path of the build
+    machine (which the site would shorten: filter the warning in the notebook instead), no link points
+    outside the book, no node type is rendered generically, and search and "Run live" are there."""
+    s = json.loads((REPO / "_build" / "logs" / "build-summary.json").read_text())
+    if s.get("site") != "local":
+        pytest.skip(f"the site was built with the {s.get('site')!r} theme, which writes no site report")
+    report = json.loads((REPO / "_build" / "html" / "site-report.json").read_text())
+    assert report["warnings"] == [] and report["unknown_node_types"] == [], report
+
+
 def paper_tables() -> int:
     """How many tables the paper source has (``list-table`` directives and pipe tables)."""
     text = PAPER.read_text()
