@@ -1,6 +1,7 @@
 """genai_lib.finetune (LoRA through peft) on the tiny random Llama: seconds."""
 
 import importlib.util
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -141,13 +142,10 @@ def test_qlora_trains_adapters_on_a_4bit_base():
     assert names and all("lora_" in n for n in names)
 
 
-
 def test_an_adapted_model_decodes_with_shared_prefixes_like_the_plain_batch(monkeypatch):
     """``finetune.evaluate`` decodes through a ``peft`` model, whose ``forward`` takes ``**kwargs``:
     the shared prefix's cache must travel under the name the wrapped model knows (``cache``; the old
     ``past_key_values`` is deprecated in transformers 5 and warns), and must change no token."""
-    import warnings
-
     lm = fresh()
     cfg = replace(finetune.preset("tiny"), steps=5)
     model = finetune.build(lm.model, cfg)
